@@ -1,0 +1,26 @@
+# grpcstream: make (build), make test, make bench, make install.
+CC ?= cc
+CFLAGS ?= -O2
+WARN = -std=c99 -Wall -Wextra -Wpedantic -Werror
+PREFIX ?= /usr/local
+SRC = grpcstream.c json.c
+
+all: grpcstream
+
+grpcstream: $(SRC) grpcstream.h
+	$(CC) $(WARN) $(CFLAGS) -o $@ $(SRC) $(LDFLAGS)
+
+test: all
+	./test.sh
+
+bench: all
+	sh bench/bench.sh
+
+install: grpcstream
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 grpcstream $(DESTDIR)$(PREFIX)/bin/grpcstream
+
+clean:
+	rm -rf grpcstream build bench/build
+
+.PHONY: all test bench install clean

@@ -1,0 +1,1387 @@
+/*
+ * grpcstream.c - the gRPC streaming core, its built-in services, the
+ * JSON-lines front end, and (unless GS_NO_MAIN) a poll() loop around them.
+ *
+ * Sections, in order: status codes; message descriptors; the stream table;
+ * output; the built-in services; the dispatcher (calls and streams); the
+ * JSON-lines front end; the public node API; main().
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "grpcstream.h"
+
+#include <string.h>
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ===================================================================== */
+/* Status codes and names                                                 */
+/* ===================================================================== */
+
+static const char *const status_names[] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"
+};
+
+const char *gs_status_name(int status)
+{
+    return status >= 0 && status < (int)LEN(status_names) ? status_names[status]
+                                                          : "UNKNOWN";
+}
+
+/* Maelstrom error codes. */
+enum { E_NOT_SUPPORTED = 10, E_UNAVAILABLE = 11, E_MALFORMED = 12,
+       E_NO_KEY = 20, E_PRECONDITION = 22 };
+
+/* ===================================================================== */
+/* Message descriptors                                                    */
+/* ===================================================================== */
+
+static const gs_field watch_request_fields[] = {
+    { "filter", 1, GS_STRING }, { "limit", 2, GS_UINT64 }, { "follow", 3, GS_BOOL }
+};
+static const gs_field log_entry_fields[] = {
+    { "level", 1, GS_STRING }, { "msg", 2, GS_STRING }
+};
+static const gs_field chat_message_fields[] = { { "text", 1, GS_STRING } };
+static const gs_field append_response_fields[] = { { "seq", 1, GS_UINT64 } };
+
+static const gs_desc watch_request = { "WatchRequest", watch_request_fields, 3 };
+static const gs_desc log_entry = { "LogEntry", log_entry_fields, 2 };
+static const gs_desc chat_message = { "ChatMessage", chat_message_fields, 1 };
+static const gs_desc append_response = { "AppendResponse", append_response_fields, 1 };
+
+/* ===================================================================== */
+/* The stream table: static slots, ids, owners, run queues                */
+/* ===================================================================== */
+
+/* Slots are on a free list; live streams with an id hang off a bucket
+ * by id (ids are sequential, so id % GS_MAX_STREAMS spreads them). */
+
+static void streams_init(gs_node *n)
+{
+    int i;
+    for (i = 0; i < GS_MAX_STREAMS; i++) {
+        n->streams[i].state = GS_FREE;
+        n->streams[i].self = (int16_t)i;
+        n->streams[i].next_free = (int16_t)(i + 1 < GS_MAX_STREAMS ? i + 1 : -1);
+        n->buckets[i] = -1;
+    }
+    n->free_head = 0;
+}
+
+static gs_stream *stream_alloc(gs_node *n, const gs_method *m)
+{
+    gs_stream *s;
+    if (n->free_head < 0) return NULL;
+    s = &n->streams[n->free_head];
+    n->free_head = s->next_free;
+    s->method = m;
+    s->state = GS_OPEN;
+    s->follows = s->waiting = s->queued = 0;
+    s->id = 0;
+    s->count = 0;
+    s->budget = 0;
+    return s;
+}
+
+static unsigned bucket_of(uint64_t id) { return (unsigned)(id % GS_MAX_STREAMS); }
+
+static void stream_assign_id(gs_node *n, gs_stream *s)
+{
+    unsigned b;
+    s->id = ++n->last_stream_id;
+    b = bucket_of(s->id);
+    s->next_in_bucket = n->buckets[b];
+    n->buckets[b] = s->self;
+}
+
+static gs_stream *stream_by_id(gs_node *n, uint64_t id)
+{
+    int16_t i;
+    for (i = n->buckets[bucket_of(id)]; i >= 0; i = n->streams[i].next_in_bucket)
+        if (n->streams[i].id == id) return &n->streams[i];
+    return NULL;
+}
+
+/* Queues of slot indices: `urgent` streams finish their turn before the
+ * next line is read; `runq` streams take turns in gs_pump. A stream is in
+ * at most one queue (s->queued says which: 1 urgent, 2 runq). */
+
+static void queue_push(int16_t *q, unsigned *head, unsigned *len, int16_t v)
+{
+    q[(*head + *len) % GS_MAX_STREAMS] = v;
+    (*len)++;
+}
+
+static int16_t queue_pop(int16_t *q, unsigned *head, unsigned *len)
+{
+    int16_t v = q[*head];
+    *head = (*head + 1) % GS_MAX_STREAMS;
+    (*len)--;
+    return v;
+}
+
+/* Puts v back at the front (a turn stopped by a full output). */
+static void queue_unpop(int16_t *q, unsigned *head, unsigned *len, int16_t v)
+{
+    *head = (*head + GS_MAX_STREAMS - 1) % GS_MAX_STREAMS;
+    q[*head] = v;
+    (*len)++;
+}
+
+static void queue_remove(int16_t *q, unsigned *head, unsigned *len, int16_t v)
+{
+    unsigned i, kept = 0, n = *len;
+    for (i = 0; i < n; i++) {
+        int16_t x = q[(*head + i) % GS_MAX_STREAMS];
+        if (x != v) q[(*head + kept++) % GS_MAX_STREAMS] = x;
+    }
+    *len = kept;
+}
+
+static void make_urgent(gs_node *n, gs_stream *s)
+{
+    s->queued = 1;
+    s->budget = GS_SLICE + 1;       /* GS_SLICE messages, then the end */
+    queue_push(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
+}
+
+static void make_runnable(gs_node *n, gs_stream *s)
+{
+    s->queued = 2;
+    queue_push(n->runq, &n->runq_head, &n->runq_len, s->self);
+}
+
+static void stream_free(gs_node *n, gs_stream *s)
+{
+    if (s->queued == 1) queue_remove(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
+    if (s->queued == 2) queue_remove(n->runq, &n->runq_head, &n->runq_len, s->self);
+    if (s->id) {
+        int16_t *link = &n->buckets[bucket_of(s->id)];
+        while (*link != s->self) link = &n->streams[*link].next_in_bucket;
+        *link = s->next_in_bucket;
+    }
+    s->state = GS_FREE;
+    s->next_free = n->free_head;
+    n->free_head = s->self;
+}
+
+void *gs_stream_state(gs_stream *s) { return s->state_area.bytes; }
+uint64_t gs_stream_count(const gs_stream *s) { return s->count; }
+void gs_stream_follow(gs_stream *s) { s->follows = 1; }
+
+char *gs_scratch(gs_node *n, size_t size)
+{
+    return size <= sizeof n->scratch ? n->scratch : NULL;
+}
+
+/* ===================================================================== */
+/* Output: replies in json.dumps form, appended to n->out                  */
+/* ===================================================================== */
+
+/* Every reply is written whole into room checked beforehand. */
+static int out_room(const gs_node *n) { return GS_OUT_SIZE - n->out_len >= GS_REPLY_MAX; }
+
+static char *put(char *d, const char *s)
+{
+    size_t len = strlen(s);
+    memcpy(d, s, len);
+    return d + len;
+}
+
+static char *put_key(char *d, const char *key)
+{
+    d = put(d, ", \"");
+    d = put(d, key);
+    return put(d, "\": ");
+}
+
+/* Who a reply goes to and what it answers. */
+typedef struct {
+    const char *dest;
+    size_t dest_len;
+    const gs_reply_to *reply_to;
+} gs_addr;
+
+static char *reply_begin(gs_node *n, const gs_addr *a, const char *type)
+{
+    char *d = n->out + n->out_len;
+    d = put(d, "{\"src\": ");
+    if (n->initialised) {
+        memcpy(d, n->id_json, n->id_json_len);
+        d += n->id_json_len;
+    } else {                        /* before init: sign as the request's dest */
+        d = gs_json_put_str(d, n->line.dest.buf, n->line.dest.len);
+    }
+    d = put(d, ", \"dest\": ");
+    d = gs_json_put_str(d, a->dest, a->dest_len);
+    d = put(d, ", \"body\": {\"type\": \"");
+    d = put(d, type);
+    *d++ = '"';
+    if (a->reply_to && a->reply_to->has) {
+        d = put_key(d, "in_reply_to");
+        d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
+    }
+    return d;
+}
+
+static void reply_end(gs_node *n, char *d)
+{
+    d = put_key(d, "msg_id");
+    d = gs_json_put_u64(d, n->next_msg_id++);
+    d = put(d, "}}\n");
+    n->out_len = (size_t)(d - n->out);
+}
+
+static char *put_stream_id(char *d, uint64_t id)
+{
+    d = put_key(d, "stream_id");
+    d = put(d, "\"s");
+    d = gs_json_put_u64(d, id);
+    *d++ = '"';
+    return d;
+}
+
+static char *put_msg(char *d, const gs_msg *m)
+{
+    unsigned i;
+    *d++ = '{';
+    for (i = 0; i < m->desc->nfields; i++) {
+        const gs_field *f = &m->desc->fields[i];
+        if (i) d = put(d, ", ");
+        *d++ = '"';
+        d = put(d, f->name);
+        d = put(d, "\": ");
+        switch (f->type) {
+        case GS_STRING: d = gs_json_put_str(d, m->v[i].s.p, m->v[i].s.n); break;
+        case GS_UINT64: d = gs_json_put_u64(d, m->v[i].u); break;
+        case GS_BOOL: d = put(d, m->v[i].b ? "true" : "false"); break;
+        }
+    }
+    *d++ = '}';
+    return d;
+}
+
+static void reply_error(gs_node *n, const gs_addr *a, int code, const char *text)
+{
+    char *d = reply_begin(n, a, "error");
+    d = put_key(d, "code");
+    d = gs_json_put_u64(d, (uint64_t)code);
+    d = put_key(d, "text");
+    d = gs_json_put_str(d, text, strlen(text));
+    reply_end(n, d);
+}
+
+static gs_addr stream_addr(const gs_stream *s, const gs_reply_to *cause)
+{
+    gs_addr a;
+    a.dest = s->owner;
+    a.dest_len = s->owner_len;
+    a.reply_to = cause ? cause : &s->opened_by;
+    return a;
+}
+
+/* grpc_stream_end: the call's trailers. `cause` is the request that ended
+ * it, or NULL when the server ended it alone. */
+static void write_end(gs_node *n, const gs_addr *a, uint64_t id, uint64_t count,
+                      int status, const char *why)
+{
+    char *d = reply_begin(n, a, "grpc_stream_end");
+    if (id) d = put_stream_id(d, id);
+    d = put_key(d, "status");
+    *d++ = '"';
+    d = put(d, gs_status_name(status));
+    *d++ = '"';
+    d = put_key(d, "count");
+    d = gs_json_put_u64(d, count);
+    if (status != GS_OK) {
+        if (!why) why = gs_status_name(status);
+        d = put_key(d, "message");
+        d = gs_json_put_str(d, why, strlen(why));
+    }
+    reply_end(n, d);
+}
+
+static void end_stream(gs_node *n, gs_stream *s, const gs_reply_to *cause,
+                       int status, const char *why)
+{
+    gs_addr a = stream_addr(s, cause);
+    write_end(n, &a, s->id, s->count, status, why);
+    stream_free(n, s);
+}
+
+static void write_stream_msg(gs_node *n, gs_stream *s, const gs_msg *m)
+{
+    gs_addr a = stream_addr(s, NULL);
+    char *d = reply_begin(n, &a, "grpc_stream_msg");
+    if (s->id) d = put_stream_id(d, s->id);
+    d = put_key(d, "seq");
+    d = gs_json_put_u64(d, ++s->count);
+    d = put_key(d, "data");
+    d = put_msg(d, m);
+    reply_end(n, d);
+}
+
+static void write_open_ok(gs_node *n, const gs_addr *a, const char *type, uint64_t id)
+{
+    reply_end(n, put_stream_id(reply_begin(n, a, type), id));
+}
+
+/* ===================================================================== */
+/* Built-in services: LogWatcher (WatchLogs, Append) and Chat (BiDiChat)  */
+/* ===================================================================== */
+
+/* The log is a ring of entries [u32 level_len][u32 msg_len][level][msg],
+ * each padded to 8 bytes and never split by the ring's end (a header with
+ * level_len WRAP marks the skipped tail). When an append needs room the
+ * oldest entries go; seq numbers count on. */
+
+#define WRAP 0xFFFFFFFFu
+#define ENTRY_HEAD 8u
+
+typedef struct { uint64_t seq, pos; } log_cursor;
+
+static size_t pad8(size_t x) { return (x + 7) & ~(size_t)7; }
+
+static void read_head(const gs_log *l, uint64_t pos, uint32_t *ll, uint32_t *ml)
+{
+    const char *h = l->ring.bytes + pos % GS_LOG_RING;
+    memcpy(ll, h, 4);
+    memcpy(ml, h + 4, 4);
+}
+
+/* Bytes from pos to the next entry. */
+static uint64_t entry_span(const gs_log *l, uint64_t pos)
+{
+    uint32_t ll, ml;
+    read_head(l, pos, &ll, &ml);
+    if (ll == WRAP) return GS_LOG_RING - pos % GS_LOG_RING;
+    return ENTRY_HEAD + pad8((size_t)ll + ml);
+}
+
+static void drop_oldest(gs_log *l)
+{
+    uint32_t ll, ml;
+    read_head(l, l->tail, &ll, &ml);
+    if (ll != WRAP) l->first_seq++;
+    l->tail += entry_span(l, l->tail);
+}
+
+/* Appends an entry; returns its seq, or 0 if it can never fit. */
+static uint64_t log_append(gs_log *l, gs_str level, gs_str msg)
+{
+    uint64_t need = ENTRY_HEAD + pad8(level.n + msg.n);
+    uint64_t room_to_end = GS_LOG_RING - l->head % GS_LOG_RING;
+    uint64_t pad = room_to_end < need ? room_to_end : 0;
+    uint32_t ll = (uint32_t)level.n, ml = (uint32_t)msg.n;
+    char *e;
+    if (need > GS_LOG_RING) return 0;
+    while (l->head + pad + need - l->tail > GS_LOG_RING) drop_oldest(l);
+    if (pad) {
+        uint32_t wrap = WRAP;
+        memcpy(l->ring.bytes + l->head % GS_LOG_RING, &wrap, 4);
+        l->head += pad;
+    }
+    e = l->ring.bytes + l->head % GS_LOG_RING;
+    memcpy(e, &ll, 4);
+    memcpy(e + 4, &ml, 4);
+    memcpy(e + ENTRY_HEAD, level.p, level.n);
+    memcpy(e + ENTRY_HEAD + level.n, msg.p, msg.n);
+    l->head += need;
+    return l->next_seq++;
+}
+
+/* Reads the entry at c (or the oldest kept, if c's was dropped) and moves
+ * c past it. Returns 0 at the end of the log. */
+static int log_read(const gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
+{
+    uint32_t ll, ml;
+    const char *e;
+    if (c->seq < l->first_seq) {
+        c->seq = l->first_seq;
+        c->pos = l->tail;
+    }
+    if (c->seq >= l->next_seq) return 0;
+    read_head(l, c->pos, &ll, &ml);
+    if (ll == WRAP) {
+        c->pos += entry_span(l, c->pos);
+        read_head(l, c->pos, &ll, &ml);
+    }
+    e = l->ring.bytes + c->pos % GS_LOG_RING + ENTRY_HEAD;
+    level->p = e;
+    level->n = ll;
+    msg->p = e + ll;
+    msg->n = ml;
+    c->pos += ENTRY_HEAD + pad8((size_t)ll + ml);
+    c->seq++;
+    return 1;
+}
+
+static const char *const sample_log[][2] = {
+    { "INFO", "server started" }, { "ERROR", "disk full" },
+    { "WARN", "high memory usage" }, { "ERROR", "connection reset" },
+    { "INFO", "request served" }, { "ERROR", "timeout" },
+    { "DEBUG", "cache miss" }, { "INFO", "user login" }
+};
+
+static void log_init(gs_log *l)
+{
+    size_t i;
+    l->first_seq = l->next_seq = 1;
+    l->tail = l->head = 0;
+    for (i = 0; i < LEN(sample_log); i++) {
+        gs_str level, msg;
+        level.p = sample_log[i][0]; level.n = strlen(level.p);
+        msg.p = sample_log[i][1]; msg.n = strlen(msg.p);
+        log_append(l, level, msg);
+    }
+}
+
+/* WatchLogs: the stream's state is a cursor, where a plain watch stops
+ * (the log's end when it started; 0 for a follow watch) and the filter. */
+typedef struct {
+    log_cursor cur;
+    uint64_t end_seq, limit;
+    size_t filter_len;
+    char filter[GS_MAX_VALUE];
+} watch_state;
+
+typedef char watch_state_fits[sizeof(watch_state) <= GS_STREAM_STATE ? 1 : -1];
+
+static int watch_start(gs_node *n, gs_stream *s, const gs_msg *req, const char **why)
+{
+    watch_state *w = gs_stream_state(s);
+    (void)why;
+    w->cur.seq = n->log.first_seq;
+    w->cur.pos = n->log.tail;
+    w->limit = req->v[1].u;
+    w->filter_len = req->v[0].s.n;
+    memcpy(w->filter, req->v[0].s.p, w->filter_len);
+    w->end_seq = req->v[2].b ? 0 : n->log.next_seq;
+    if (req->v[2].b) gs_stream_follow(s);
+    return GS_OK;
+}
+
+static int watch_next(gs_node *n, gs_stream *s, gs_msg *out, const char **why)
+{
+    watch_state *w = gs_stream_state(s);
+    gs_str level, msg;
+    (void)why;
+    if (w->limit && gs_stream_count(s) >= w->limit) return GS_OK;
+    for (;;) {
+        if (w->end_seq && w->cur.seq >= w->end_seq) return GS_OK;
+        if (!log_read(&n->log, &w->cur, &level, &msg)) return w->end_seq ? GS_OK : GS_WAIT;
+        if (w->filter_len == 0 ||
+            (level.n == w->filter_len && memcmp(level.p, w->filter, level.n) == 0)) {
+            out->v[0].s = level;
+            out->v[1].s = msg;
+            return GS_SEND;
+        }
+    }
+}
+
+static const gs_method watch_logs = {
+    "LogWatcher", "WatchLogs", GS_SERVER_STREAMING, &watch_request, &log_entry,
+    NULL, watch_start, watch_next, NULL
+};
+
+static int append(gs_node *n, const gs_msg *req, gs_msg *resp, const char **why)
+{
+    uint64_t seq = log_append(&n->log, req->v[0].s, req->v[1].s);
+    if (!seq) {
+        *why = "entry larger than the log";
+        return GS_RESOURCE_EXHAUSTED;
+    }
+    resp->v[0].u = seq;
+    gs_wake(n, &watch_logs);
+    return GS_OK;
+}
+
+static const gs_method append_method = {
+    "LogWatcher", "Append", GS_UNARY, &log_entry, &append_response,
+    append, NULL, NULL, NULL
+};
+
+static int chat_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out,
+                     const char **why)
+{
+    static const char prefix[] = "echo: ";
+    size_t plen = sizeof prefix - 1;
+    char *buf = gs_scratch(n, plen + in->v[0].s.n);
+    (void)s;
+    (void)why;
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, in->v[0].s.p, in->v[0].s.n);
+    out->v[0].s.p = buf;
+    out->v[0].s.n = plen + in->v[0].s.n;
+    return GS_OK;
+}
+
+static const gs_method bidi_chat = {
+    "Chat", "BiDiChat", GS_BIDI_STREAMING, &chat_message, &chat_message,
+    NULL, NULL, NULL, chat_recv
+};
+
+/* ===================================================================== */
+/* The dispatcher: method table, stream turns, calls                      */
+/* ===================================================================== */
+
+static const char *const kind_mismatch[] = {
+    "method is not unary", "method is not server-streaming",
+    "method is not bidi-streaming"
+};
+
+/* Finds a method; on failure sets *why and returns -1. */
+static int find_method(const gs_node *n, const gs_namebuf *svc, const gs_namebuf *name,
+                       gs_kind kind, const char **why)
+{
+    unsigned i;
+    if (svc->state == 1 && name->state == 1) {
+        for (i = 0; i < n->nmethods; i++) {
+            const gs_method *m = n->methods[i];
+            if (strlen(m->service) == svc->len && memcmp(m->service, svc->buf, svc->len) == 0 &&
+                strlen(m->name) == name->len && memcmp(m->name, name->buf, name->len) == 0) {
+                if (m->kind == kind) return (int)i;
+                *why = kind_mismatch[kind];
+                return -1;
+            }
+        }
+    }
+    *why = "unknown method";
+    return -1;
+}
+
+/* One turn of a server stream: up to its budget of next() calls while the
+ * output has room. Returns 1 if the stream should run again later. */
+static int run_turn(gs_node *n, gs_stream *s)
+{
+    while (s->budget > 0) {
+        gs_msg m;
+        const char *why = NULL;
+        int r;
+        if (!out_room(n)) return -1;
+        s->budget--;
+        m.desc = s->method->out;
+        r = s->method->next(n, s, &m, &why);
+        if (r == GS_SEND) {
+            write_stream_msg(n, s, &m);
+        } else if (r == GS_AGAIN) {
+            break;
+        } else if (r == GS_WAIT) {
+            s->waiting = 1;
+            return 0;
+        } else {
+            end_stream(n, s, NULL, r, why);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Finishes the turns owed before the next line. Returns 0 if the output
+ * must be drained first. */
+static int run_urgent(gs_node *n)
+{
+    while (n->urgent_len) {
+        gs_stream *s = &n->streams[queue_pop(n->urgent, &n->urgent_head, &n->urgent_len)];
+        int r;
+        s->queued = 0;
+        r = run_turn(n, s);
+        if (r < 0) {
+            queue_unpop(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
+            s->queued = 1;
+            return 0;
+        }
+        if (r == 1) make_runnable(n, s);
+    }
+    return 1;
+}
+
+void gs_wake(gs_node *n, const gs_method *m)
+{
+    gs_stream *woken[GS_MAX_STREAMS];
+    int count = 0, i, k;
+    for (i = 0; i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state != GS_FREE && s->waiting && s->method == m) {
+            /* insertion sort: followers hear news in stream-id order */
+            for (k = count++; k > 0 && woken[k - 1]->id > s->id; k--) woken[k] = woken[k - 1];
+            woken[k] = s;
+        }
+    }
+    for (i = 0; i < count; i++) {
+        woken[i]->waiting = 0;
+        make_urgent(n, woken[i]);
+    }
+}
+
+int gs_pump(gs_node *n)
+{
+    unsigned turns;
+    if (!run_urgent(n)) return 1;
+    for (turns = n->runq_len; turns > 0; turns--) {
+        gs_stream *s = &n->streams[queue_pop(n->runq, &n->runq_head, &n->runq_len)];
+        int r;
+        s->queued = 0;
+        if (s->budget == 0) s->budget = GS_SLICE + 1;
+        r = run_turn(n, s);
+        if (r < 0) {
+            queue_unpop(n->runq, &n->runq_head, &n->runq_len, s->self);
+            s->queued = 2;
+            return 1;
+        }
+        if (r == 1) {
+            s->budget = 0;
+            make_runnable(n, s);
+        }
+    }
+    return n->runq_len > 0;
+}
+
+/* ===================================================================== */
+/* JSON-lines front end                                                   */
+/* ===================================================================== */
+
+/* What the object at a depth is. */
+enum { R_OTHER, R_ENVELOPE, R_BODY, R_REQUEST, R_DATA };
+/* Payload containers (index into gs_line.payload_kind and capture.container). */
+enum { C_REQUEST = 1, C_DATA = 2 };
+/* States of gs_idbuf / gs_namebuf. */
+enum { V_ABSENT, V_OK, V_NOT_STRING, V_LONG };
+/* Where the value of the member just read goes. */
+enum { T_SKIP, T_SRC, T_DEST, T_BODY, T_TYPE, T_MSG_ID, T_NODE_ID, T_STREAM_ID,
+       T_SERVICE, T_METHOD, T_REQUEST, T_DATA, T_CAPTURE };
+
+enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL,
+       M_STATE, M_CALL, M_UNKNOWN };
+
+static const char *const type_names[] = {
+    "init", "grpc_server_stream", "grpc_bidi_stream_open", "grpc_bidi_stream_send",
+    "grpc_bidi_stream_close", "grpc_stream_cancel", "grpc_stream_state", "grpc_call"
+};
+
+static int key_is(const gs_json *j, const char *name)
+{
+    size_t len = strlen(name);
+    return !j->key_over && j->key_len == len && memcmp(j->key, name, len) == 0;
+}
+
+static void reset_payload(gs_node *n, int container)
+{
+    unsigned i;
+    n->line.payload_kind[container] = 0;
+    for (i = 0; i < n->ncaps; i++)
+        if (n->caps[i].container == container) n->caps[i].kind = 0;
+}
+
+static void reset_body(gs_node *n)
+{
+    gs_line *l = &n->line;
+    l->body_kind = 0;
+    l->msg_id_state = V_ABSENT;
+    l->type.state = l->service.state = l->method.state = V_ABSENT;
+    l->node_id.state = l->stream_id.state = V_ABSENT;
+    reset_payload(n, C_REQUEST);
+    reset_payload(n, C_DATA);
+}
+
+static void reset_line(gs_node *n)
+{
+    n->line.top_kind = 0;
+    n->line.src.state = n->line.dest.state = V_ABSENT;
+    reset_body(n);
+}
+
+static void want_id(gs_json *j, gs_idbuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
+static void want_name(gs_json *j, gs_namebuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
+
+static int find_capture(const gs_node *n, int container, const gs_json *j)
+{
+    unsigned i;
+    for (i = 0; i < n->ncaps; i++)
+        if (n->caps[i].container == container && key_is(j, n->caps[i].name)) return (int)i;
+    return -1;
+}
+
+/* A member name: decide where its value goes. */
+static void on_member(gs_node *n)
+{
+    gs_json *j = &n->scan;
+    gs_line *l = &n->line;
+    int t = T_SKIP;
+    switch (l->role[j->depth]) {
+    case R_ENVELOPE:
+        if (key_is(j, "src")) { t = T_SRC; want_id(j, &l->src); }
+        else if (key_is(j, "dest")) { t = T_DEST; want_id(j, &l->dest); }
+        else if (key_is(j, "body")) { t = T_BODY; reset_body(n); gs_json_want(j, NULL, 0); }
+        break;
+    case R_BODY:
+        if (key_is(j, "type")) { t = T_TYPE; want_name(j, &l->type); }
+        else if (key_is(j, "msg_id")) { t = T_MSG_ID; gs_json_want(j, NULL, 0); }
+        else if (key_is(j, "node_id")) { t = T_NODE_ID; want_id(j, &l->node_id); }
+        else if (key_is(j, "stream_id")) { t = T_STREAM_ID; want_id(j, &l->stream_id); }
+        else if (key_is(j, "service")) { t = T_SERVICE; want_name(j, &l->service); }
+        else if (key_is(j, "method")) { t = T_METHOD; want_name(j, &l->method); }
+        else if (key_is(j, "request")) { t = T_REQUEST; reset_payload(n, C_REQUEST); gs_json_want(j, NULL, 0); }
+        else if (key_is(j, "data")) { t = T_DATA; reset_payload(n, C_DATA); gs_json_want(j, NULL, 0); }
+        break;
+    case R_REQUEST:
+    case R_DATA: {
+        int c = find_capture(n, l->role[j->depth] == R_REQUEST ? C_REQUEST : C_DATA, j);
+        if (c >= 0) {
+            t = T_CAPTURE + c;
+            gs_json_want(j, n->caps[c].buf, GS_MAX_VALUE);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    l->target = (uint8_t)t;
+}
+
+static void store_id(const gs_json *j, gs_idbuf *b)
+{
+    if (j->kind != GS_JV_STRING) b->state = V_NOT_STRING;
+    else if (j->str_over) b->state = V_LONG;
+    else { b->state = V_OK; b->len = j->str_len; }
+}
+
+static void store_name(const gs_json *j, gs_namebuf *b)
+{
+    if (j->kind != GS_JV_STRING) b->state = V_NOT_STRING;
+    else if (j->str_over) b->state = V_LONG;
+    else { b->state = V_OK; b->len = j->str_len; }
+}
+
+static void store_capture(const gs_json *j, gs_capture *c)
+{
+    c->kind = j->kind;
+    c->over = j->str_over;
+    c->len = j->str_len;
+    c->num_int = j->num_int;
+    c->num_big = j->num_big;
+    c->num_neg = j->num_neg;
+    c->num_mag = j->num_mag;
+}
+
+/* A wanted value is complete (objects: just begun). */
+static void on_value(gs_node *n)
+{
+    gs_json *j = &n->scan;
+    gs_line *l = &n->line;
+    int t = l->target;
+    l->target = T_SKIP;
+    if (j->depth == (j->kind == GS_JV_OBJECT ? 1 : 0)) {      /* the top value */
+        l->top_kind = j->kind;
+        if (j->kind == GS_JV_OBJECT) l->role[1] = R_ENVELOPE;
+        return;
+    }
+    if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_OTHER;
+    switch (t) {
+    case T_SRC: store_id(j, &l->src); break;
+    case T_DEST: store_id(j, &l->dest); break;
+    case T_BODY:
+        l->body_kind = j->kind;
+        if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_BODY;
+        break;
+    case T_TYPE: store_name(j, &l->type); break;
+    case T_MSG_ID:
+        l->msg_id_state = j->kind == GS_JV_NUMBER && j->num_int && !j->num_big &&
+                          (!j->num_neg || j->num_mag <= (uint64_t)1 << 63) ? V_OK : V_NOT_STRING;
+        l->msg_id.has = 1;
+        l->msg_id.neg = j->num_neg;
+        l->msg_id.mag = j->num_mag;
+        break;
+    case T_NODE_ID: store_id(j, &l->node_id); break;
+    case T_STREAM_ID: store_id(j, &l->stream_id); break;
+    case T_SERVICE: store_name(j, &l->service); break;
+    case T_METHOD: store_name(j, &l->method); break;
+    case T_REQUEST:
+    case T_DATA:
+        l->payload_kind[t == T_REQUEST ? C_REQUEST : C_DATA] = j->kind;
+        if (j->kind == GS_JV_OBJECT) l->role[j->depth] = t == T_REQUEST ? R_REQUEST : R_DATA;
+        break;
+    default:
+        if (t >= T_CAPTURE) store_capture(j, &n->caps[t - T_CAPTURE]);
+        break;
+    }
+}
+
+/* ----- decoding a payload by its descriptor ----------------------------- */
+
+static const char *field_error(gs_node *n, const char *field, const char *what)
+{
+    char *d = put(n->why, field);
+    d = put(d, what);
+    *d = '\0';
+    return n->why;
+}
+
+static const char *too_large(gs_node *n, const char *field)
+{
+    char *d = put(n->why, field);
+    d = put(d, " larger than ");
+    d = gs_json_put_u64(d, GS_MAX_VALUE);
+    d = put(d, " bytes");
+    *d = '\0';
+    return n->why;
+}
+
+/* Fills *msg from the captured fields of payload `container`. */
+static int decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
+                          const char **why)
+{
+    const gs_desc *desc = n->methods[mi]->in;
+    uint8_t kind = n->line.payload_kind[container];
+    unsigned i;
+    if (kind && kind != GS_JV_NULL && kind != GS_JV_OBJECT) {
+        *why = container == C_REQUEST ? "request must be an object" : "data must be an object";
+        return GS_INVALID_ARGUMENT;
+    }
+    msg->desc = desc;
+    for (i = 0; i < desc->nfields; i++) {
+        const gs_field *f = &desc->fields[i];
+        const gs_capture *c = &n->caps[n->method_caps[mi][i]];
+        int present = kind == GS_JV_OBJECT && c->kind && c->kind != GS_JV_NULL;
+        switch (f->type) {
+        case GS_STRING:
+            msg->v[i].s.p = c->buf;
+            msg->v[i].s.n = present ? c->len : 0;
+            if (!present) break;
+            if (c->kind != GS_JV_STRING) { *why = field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
+            if (c->over) { *why = too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
+            break;
+        case GS_UINT64:
+            msg->v[i].u = present ? c->num_mag : 0;
+            if (present && (c->kind != GS_JV_NUMBER || !c->num_int || c->num_big ||
+                            (c->num_neg && c->num_mag))) {
+                *why = field_error(n, f->name, " must be a non-negative 64-bit integer");
+                return GS_INVALID_ARGUMENT;
+            }
+            break;
+        case GS_BOOL:
+            msg->v[i].b = present && c->kind == GS_JV_TRUE;
+            if (present && c->kind != GS_JV_TRUE && c->kind != GS_JV_FALSE) {
+                *why = field_error(n, f->name, " must be a boolean");
+                return GS_INVALID_ARGUMENT;
+            }
+            break;
+        }
+    }
+    return GS_OK;
+}
+
+/* ----- handlers, one per request type ---------------------------------- */
+
+static gs_addr line_addr(gs_node *n)
+{
+    gs_addr a;
+    a.dest = n->line.src.buf;
+    a.dest_len = n->line.src.len;
+    a.reply_to = &n->line.msg_id;
+    return a;
+}
+
+static void error_reply(gs_node *n, int code, const char *text)
+{
+    gs_addr a = line_addr(n);
+    reply_error(n, &a, code, text);
+}
+
+/* A call that fails before it has a stream: trailers only. */
+static void call_failed(gs_node *n, int type, int status, const char *why)
+{
+    gs_addr a = line_addr(n);
+    if (type == M_CALL) {
+        char *d = reply_begin(n, &a, "grpc_call_ok");
+        d = put_key(d, "status");
+        *d++ = '"';
+        d = put(d, gs_status_name(status));
+        *d++ = '"';
+        d = put_key(d, "message");
+        d = gs_json_put_str(d, why, strlen(why));
+        reply_end(n, d);
+    } else {
+        write_end(n, &a, 0, 0, status, why);
+    }
+}
+
+static void on_init(gs_node *n)
+{
+    gs_line *l = &n->line;
+    gs_addr a = line_addr(n);
+    if (l->node_id.state == V_LONG) { error_reply(n, E_MALFORMED, "node_id longer than 255 bytes"); return; }
+    if (l->node_id.state != V_OK) { error_reply(n, E_MALFORMED, "node_id must be a string"); return; }
+    if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
+    if (!n->initialised) {
+        n->id_json_len = (size_t)(gs_json_put_str(n->id_json, l->node_id.buf, l->node_id.len) - n->id_json);
+        n->initialised = 1;
+    }
+    reply_end(n, reply_begin(n, &a, "init_ok"));
+}
+
+/* The stream a request names, if it may use it; otherwise answers the
+ * request itself and returns NULL. *closed is set for a closed id. */
+static gs_stream *named_stream(gs_node *n, int *closed)
+{
+    gs_idbuf *b = &n->line.stream_id;
+    uint64_t id = 0;
+    size_t i;
+    gs_stream *s;
+    *closed = 0;
+    if (b->state == V_ABSENT || b->state == V_NOT_STRING) {
+        error_reply(n, E_MALFORMED, "stream_id must be a string");
+        return NULL;
+    }
+    if (b->state == V_OK && b->len >= 2 && b->len <= 20 && b->buf[0] == 's' && b->buf[1] != '0') {
+        for (i = 1; i < b->len && b->buf[i] >= '0' && b->buf[i] <= '9'; i++)
+            id = id * 10 + (uint64_t)(b->buf[i] - '0');
+        if (i < b->len) id = 0;
+    }
+    if (id == 0 || id > n->last_stream_id) {
+        error_reply(n, E_NO_KEY, "unknown stream");
+        return NULL;
+    }
+    s = stream_by_id(n, id);
+    if (!s) {
+        *closed = 1;
+        return NULL;
+    }
+    if (s->owner_len != n->line.src.len || memcmp(s->owner, n->line.src.buf, s->owner_len) != 0) {
+        error_reply(n, E_NO_KEY, "unknown stream");
+        return NULL;
+    }
+    return s;
+}
+
+/* For send and close: the stream must be OPEN. */
+static gs_stream *open_stream(gs_node *n)
+{
+    int closed;
+    gs_stream *s = named_stream(n, &closed);
+    if (closed) error_reply(n, E_PRECONDITION, "stream is closed");
+    else if (s && s->state != GS_OPEN) {
+        error_reply(n, E_PRECONDITION, "stream is half-closed");
+        s = NULL;
+    }
+    if (s && n->scan.too_deep && n->line.type_id != M_BIDI_SEND) {
+        error_reply(n, E_MALFORMED, "nesting deeper than 64");
+        s = NULL;
+    }
+    return s;
+}
+
+static void on_state(gs_node *n)
+{
+    int closed;
+    gs_stream *s = named_stream(n, &closed);
+    gs_addr a = line_addr(n);
+    char *d;
+    if (!s && !closed) return;
+    if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
+    d = reply_begin(n, &a, "grpc_stream_state_ok");
+    d = put_key(d, "stream_id");
+    d = gs_json_put_str(d, n->line.stream_id.buf, n->line.stream_id.len);
+    d = put_key(d, "state");
+    d = put(d, !s ? "\"CLOSED\"" : s->state == GS_OPEN ? "\"OPEN\"" : "\"HALF_CLOSED\"");
+    reply_end(n, d);
+}
+
+static void on_cancel(gs_node *n)
+{
+    int closed;
+    gs_stream *s = named_stream(n, &closed);
+    if (closed) { error_reply(n, E_PRECONDITION, "stream is closed"); return; }
+    if (!s) return;
+    if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
+    end_stream(n, s, &n->line.msg_id, GS_CANCELLED, "cancelled by client");
+}
+
+static void on_close(gs_node *n)
+{
+    gs_stream *s = open_stream(n);
+    /* The client half-closes; the echo service has nothing more to say. */
+    if (s) end_stream(n, s, &n->line.msg_id, GS_OK, NULL);
+}
+
+static void on_send(gs_node *n)
+{
+    gs_stream *s = open_stream(n);
+    const gs_method *m;
+    gs_msg in, out;
+    const char *why = NULL;
+    int status;
+    unsigned mi;
+    gs_addr a;
+    if (!s) return;
+    m = s->method;
+    for (mi = 0; n->methods[mi] != m; mi++) {}
+    if (n->scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = "nesting deeper than 64";
+    else status = decode_payload(n, mi, C_DATA, &in, &why);
+    if (status == GS_OK) {
+        out.desc = m->out;
+        status = m->recv(n, s, &in, &out, &why);
+    }
+    if (status != GS_OK) {
+        end_stream(n, s, &n->line.msg_id, status, why);
+        return;
+    }
+    a = line_addr(n);
+    s->count++;
+    reply_end(n, put_msg(put_key(reply_begin(n, &a, "grpc_bidi_stream_recv"), "data"), &out));
+}
+
+/* The checks every call makes before it runs: method, depth, payload,
+ * a free slot. Returns the method index, or -1 after answering. */
+static int admit_call(gs_node *n, int type, gs_kind kind, gs_msg *req)
+{
+    const char *why = NULL;
+    int status = GS_OK;
+    int mi = find_method(n, &n->line.service, &n->line.method, kind, &why);
+    if (mi < 0) status = GS_UNIMPLEMENTED;
+    else if (n->scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = "nesting deeper than 64";
+    else if (kind != GS_BIDI_STREAMING) status = decode_payload(n, (unsigned)mi, C_REQUEST, req, &why);
+    if (status == GS_OK && n->free_head < 0) status = GS_RESOURCE_EXHAUSTED, why = "all stream slots are busy";
+    if (status == GS_OK) return mi;
+    call_failed(n, type, status, why);
+    return -1;
+}
+
+static gs_stream *start_stream(gs_node *n, unsigned mi)
+{
+    gs_stream *s = stream_alloc(n, n->methods[mi]);
+    gs_line *l = &n->line;
+    s->opened_by = l->msg_id;
+    s->owner_len = l->src.len;
+    memcpy(s->owner, l->src.buf, l->src.len);
+    return s;
+}
+
+static void on_server_stream(gs_node *n)
+{
+    gs_msg req;
+    const char *why = NULL;
+    int status;
+    gs_stream *s;
+    int mi = admit_call(n, M_SERVER_STREAM, GS_SERVER_STREAMING, &req);
+    if (mi < 0) return;
+    s = start_stream(n, (unsigned)mi);
+    s->state = GS_HALF_CLOSED;      /* the client sent its one request */
+    status = s->method->start(n, s, &req, &why);
+    if (status != GS_OK) {
+        stream_free(n, s);
+        call_failed(n, M_SERVER_STREAM, status, why);
+        return;
+    }
+    if (s->follows) {
+        gs_addr a = line_addr(n);
+        stream_assign_id(n, s);
+        write_open_ok(n, &a, "grpc_server_stream_open_ok", s->id);
+    }
+    make_urgent(n, s);
+}
+
+static void on_bidi_open(gs_node *n)
+{
+    gs_addr a = line_addr(n);
+    gs_stream *s;
+    int mi = admit_call(n, M_BIDI_OPEN, GS_BIDI_STREAMING, NULL);
+    if (mi < 0) return;
+    s = start_stream(n, (unsigned)mi);
+    if (s->method->start) s->method->start(n, s, NULL, NULL);
+    stream_assign_id(n, s);
+    write_open_ok(n, &a, "grpc_bidi_stream_open_ok", s->id);
+}
+
+static void on_call(gs_node *n)
+{
+    gs_msg req, resp;
+    const char *why = NULL;
+    const gs_method *m;
+    gs_addr a;
+    char *d;
+    int status;
+    int mi = admit_call(n, M_CALL, GS_UNARY, &req);
+    if (mi < 0) return;
+    m = n->methods[mi];
+    resp.desc = m->out;
+    status = m->unary(n, &req, &resp, &why);
+    if (status != GS_OK) {
+        call_failed(n, M_CALL, status, why ? why : gs_status_name(status));
+        return;
+    }
+    a = line_addr(n);
+    d = reply_begin(n, &a, "grpc_call_ok");
+    d = put(put_key(d, "status"), "\"OK\"");
+    d = put_msg(put_key(d, "response"), &resp);
+    reply_end(n, d);
+}
+
+static int type_of(const gs_namebuf *t)
+{
+    int i;
+    for (i = 0; i < M_UNKNOWN; i++)
+        if (strlen(type_names[i]) == t->len && memcmp(type_names[i], t->buf, t->len) == 0) return i;
+    return M_UNKNOWN;
+}
+
+static void diagnose(const char *what)
+{
+    (void)what;     /* replaced by the stderr hook below when built with main */
+}
+
+static void (*gs_diag)(const char *) = diagnose;
+
+/* A whole line was read: the checks of README "Order of checks". */
+static void on_line(gs_node *n)
+{
+    gs_line *l = &n->line;
+    int status = n->scan.status;
+    if (status == GS_JL_BLANK) return;
+    if (status == GS_JL_OK && (l->top_kind != GS_JV_OBJECT)) { gs_diag("line is not a JSON object"); return; }
+    if (l->src.state != V_OK) { gs_diag(status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
+    if (!n->initialised && l->dest.state != V_OK) { gs_diag("no usable dest to sign a reply before init"); return; }
+    if (status == GS_JL_ERROR) {
+        l->msg_id.has = 0;
+        error_reply(n, E_MALFORMED, "invalid JSON");
+        return;
+    }
+    if (l->body_kind != GS_JV_OBJECT) { l->msg_id.has = 0; error_reply(n, E_MALFORMED, "body must be an object"); return; }
+    if (l->msg_id_state == V_NOT_STRING) { l->msg_id.has = 0; error_reply(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
+    if (l->type.state != V_OK && l->type.state != V_LONG) { error_reply(n, E_MALFORMED, "type must be a string"); return; }
+    l->type_id = (uint8_t)(l->type.state == V_OK ? type_of(&l->type) : M_UNKNOWN);
+    if (l->type_id == M_UNKNOWN) { error_reply(n, E_NOT_SUPPORTED, "unknown message type"); return; }
+    if (!n->initialised && l->type_id != M_INIT) { error_reply(n, E_UNAVAILABLE, "node not initialised"); return; }
+    switch (l->type_id) {
+    case M_INIT: on_init(n); break;
+    case M_SERVER_STREAM: on_server_stream(n); break;
+    case M_BIDI_OPEN: on_bidi_open(n); break;
+    case M_BIDI_SEND: on_send(n); break;
+    case M_BIDI_CLOSE: on_close(n); break;
+    case M_CANCEL: on_cancel(n); break;
+    case M_STATE: on_state(n); break;
+    case M_CALL: on_call(n); break;
+    }
+}
+
+/* ===================================================================== */
+/* The node API                                                           */
+/* ===================================================================== */
+
+/* The JSON front end reads a method's input fields from `request` (unary,
+ * server streaming) or `data` (bidi): one capture per (container, name). */
+static int capture_for(gs_node *n, int container, const gs_field *f)
+{
+    unsigned i;
+    gs_capture *c;
+    for (i = 0; i < n->ncaps; i++) {
+        c = &n->caps[i];
+        if (c->container == container && strcmp(c->name, f->name) == 0) break;
+    }
+    if (i == n->ncaps) {
+        if (n->ncaps == GS_MAX_CAPTURES || strlen(f->name) > GS_JSON_KEY_MAX) return -1;
+        c = &n->caps[n->ncaps++];
+        memset(c, 0, sizeof *c);
+        c->container = (uint8_t)container;
+        c->name = f->name;
+    }
+    c = &n->caps[i];
+    if (f->type == GS_STRING && !c->buf) {
+        if (n->nstring_caps == GS_MAX_STRING_CAPTURES) return -1;
+        c->buf = n->cap_bufs[n->nstring_caps++];
+    }
+    return (int)i;
+}
+
+int gs_register(gs_node *n, const gs_method *m)
+{
+    unsigned i;
+    int container = m->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST;
+    if (n->nmethods == GS_MAX_METHODS || m->in->nfields > GS_MAX_FIELDS ||
+        m->out->nfields > GS_MAX_FIELDS)
+        return -1;
+    for (i = 0; i < m->in->nfields; i++) {
+        int c = capture_for(n, container, &m->in->fields[i]);
+        if (c < 0) return -1;
+        n->method_caps[n->nmethods][i] = (uint8_t)c;
+    }
+    n->methods[n->nmethods++] = m;
+    return 0;
+}
+
+void gs_init(gs_node *n)
+{
+    n->initialised = 0;
+    n->next_msg_id = 0;
+    n->last_stream_id = 0;
+    n->nmethods = 0;
+    n->ncaps = n->nstring_caps = 0;
+    n->urgent_head = n->urgent_len = n->runq_head = n->runq_len = 0;
+    n->out_len = 0;
+    gs_json_reset(&n->scan);
+    streams_init(n);
+    log_init(&n->log);
+    gs_register(n, &watch_logs);
+    gs_register(n, &append_method);
+    gs_register(n, &bidi_chat);
+    reset_line(n);
+}
+
+size_t gs_feed(gs_node *n, const char *in, size_t len)
+{
+    const char *p = in, *end = in + len;
+    while (p < end && run_urgent(n) && out_room(n)) {
+        switch (gs_json_next(&n->scan, &p, end)) {
+        case GS_JSON_MEMBER: on_member(n); break;
+        case GS_JSON_VALUE: on_value(n); break;
+        case GS_JSON_LINE: on_line(n); reset_line(n); break;
+        default: break;
+        }
+    }
+    run_urgent(n);
+    return (size_t)(p - in);
+}
+
+int gs_feed_end(gs_node *n)
+{
+    return gs_feed(n, "\n", 1) == 1;   /* a complete last line reads as blank */
+}
+
+const char *gs_output(gs_node *n, size_t *len)
+{
+    *len = n->out_len;
+    return n->out;
+}
+
+void gs_output_done(gs_node *n, size_t len)
+{
+    memmove(n->out, n->out + len, n->out_len - len);
+    n->out_len -= len;
+}
+
+int gs_output_full(const gs_node *n) { return n->out_len >= GS_OUT_BATCH; }
+
+void gs_set_diagnostic(void (*fn)(const char *)) { gs_diag = fn ? fn : diagnose; }
+
+/* ===================================================================== */
+/* main(): a poll() loop over stdin and stdout                            */
+/* ===================================================================== */
+
+#ifndef GS_NO_MAIN
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static gs_node node;
+static char inbuf[65536];
+static int saved_flags[2];
+
+static void stderr_line(const char *what)
+{
+    char buf[512];
+    size_t n = strlen(what);
+    if (n > sizeof buf - 14) n = sizeof buf - 14;
+    memcpy(buf, "grpcstream: ", 12);
+    memcpy(buf + 12, what, n);
+    buf[12 + n] = '\n';
+    if (write(2, buf, 13 + n) < 0) { /* nothing more to do */ }
+}
+
+static void restore_flags(void)
+{
+    fcntl(0, F_SETFL, saved_flags[0]);
+    fcntl(1, F_SETFL, saved_flags[1]);
+}
+
+static void set_nonblocking(int fd)
+{
+    saved_flags[fd] = fcntl(fd, F_GETFL);
+    if (saved_flags[fd] >= 0) fcntl(fd, F_SETFL, saved_flags[fd] | O_NONBLOCK);
+}
+
+/* Writes what output it can; exits on a broken stdout. */
+static void flush_some(void)
+{
+    size_t len;
+    const char *out = gs_output(&node, &len);
+    while (len) {
+        ssize_t w = write(1, out, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) return;
+        if (w < 0) {
+            stderr_line(errno == EPIPE ? "stdout closed" : strerror(errno));
+            restore_flags();
+            exit(1);
+        }
+        gs_output_done(&node, (size_t)w);
+        out = gs_output(&node, &len);
+    }
+}
+
+static int usage(void)
+{
+    fputs("usage: grpcstream\n"
+          "  reads JSON lines on stdin, writes replies on stdout (see README.md)\n",
+          stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    size_t in_off = 0, in_len = 0, pending;
+    int in_eof = 0, ended = 0;
+
+    if (argc > 1) return usage();
+    (void)argv;
+    signal(SIGPIPE, SIG_IGN);
+    gs_init(&node);
+    gs_set_diagnostic(stderr_line);
+    set_nonblocking(0);
+    set_nonblocking(1);
+
+    for (;;) {
+        struct pollfd fds[2];
+        int busy, timeout, nfds = 0;
+
+        if (in_off < in_len) in_off += gs_feed(&node, inbuf + in_off, in_len - in_off);
+        if (in_eof && in_off == in_len && !ended) ended = gs_feed_end(&node);
+        busy = gs_pump(&node);
+        gs_output(&node, &pending);
+        if (ended && !busy && !pending) break;
+
+        /* Work that needs no I/O goes on; output waits for a full batch. */
+        timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0 : -1;
+        if (pending && (timeout < 0 || gs_output_full(&node))) flush_some();
+        gs_output(&node, &pending);
+
+        if (!in_eof && in_off == in_len) {
+            fds[nfds].fd = 0;
+            fds[nfds++].events = POLLIN;
+        }
+        if (pending) {
+            fds[nfds].fd = 1;
+            fds[nfds++].events = POLLOUT;
+            if (gs_output_full(&node)) timeout = -1;   /* must drain first */
+        }
+        if (timeout == 0 && !nfds) continue;
+        if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) break;
+
+        if (!in_eof && in_off == in_len) {
+            ssize_t r = read(0, inbuf, sizeof inbuf);
+            if (r > 0) { in_off = 0; in_len = (size_t)r; }
+            else if (r == 0) in_eof = 1;
+            else if (errno != EAGAIN && errno != EINTR) { stderr_line(strerror(errno)); in_eof = 1; }
+        }
+        if (pending) flush_some();
+    }
+    restore_flags();
+    return 0;
+}
+#endif

@@ -1,0 +1,352 @@
+/*
+ * grpcstream.h - a minimal gRPC streaming server core in C99.
+ *
+ * The core does no I/O and never allocates: the caller owns one gs_node
+ * (static or wherever it likes), feeds it input bytes with gs_feed(), lets
+ * streams run with gs_pump(), and drains the output bytes it produced with
+ * gs_output() / gs_output_done(). main() in grpcstream.c is one such caller
+ * (a poll() loop over stdin/stdout); define GS_NO_MAIN to leave it out.
+ *
+ * Every size is a compile-time macro below; sizeof(gs_node) is the whole
+ * memory a configuration takes.
+ */
+#ifndef GRPCSTREAM_H
+#define GRPCSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ===================================================================== */
+/* Configuration: override any of these with -D at build time.           */
+/* ===================================================================== */
+
+#ifndef GS_MAX_STREAMS      /* stream slots: concurrent calls */
+#define GS_MAX_STREAMS 100
+#endif
+#ifndef GS_MAX_ID           /* bytes of src, dest, node_id, stream_id */
+#define GS_MAX_ID 255
+#endif
+#ifndef GS_MAX_VALUE        /* bytes of a string field (text, filter, level, msg) */
+#define GS_MAX_VALUE 65536
+#endif
+#ifndef GS_MAX_DEPTH        /* JSON nesting kept on the scanner's stack (4..64) */
+#define GS_MAX_DEPTH 64
+#endif
+#ifndef GS_MAX_METHODS      /* registered methods, built-ins included */
+#define GS_MAX_METHODS 16
+#endif
+#ifndef GS_MAX_FIELDS       /* fields in one message type */
+#define GS_MAX_FIELDS 8
+#endif
+#ifndef GS_MAX_CAPTURES     /* distinct payload fields the JSON front end reads */
+#define GS_MAX_CAPTURES 12
+#endif
+#ifndef GS_MAX_STRING_CAPTURES /* of which strings (each GS_MAX_VALUE bytes) */
+#define GS_MAX_STRING_CAPTURES 6
+#endif
+#ifndef GS_STREAM_STATE     /* per-stream bytes a service may use */
+#define GS_STREAM_STATE (GS_MAX_VALUE + 128)
+#endif
+#ifndef GS_LOG_RING         /* bytes of the in-memory log ring (multiple of 8) */
+#define GS_LOG_RING (1024 * 1024)
+#endif
+#ifndef GS_SLICE            /* messages a stream sends per turn */
+#define GS_SLICE 64
+#endif
+#ifndef GS_OUT_BATCH        /* output gathered before the caller must drain */
+#define GS_OUT_BATCH 65536
+#endif
+
+#define GS_MAX_NAME 64      /* service, method and type names */
+#define GS_JSON_KEY_MAX 32  /* member names longer than this match nothing */
+
+/* The largest reply: two escaped string fields (6 bytes per input byte at
+ * worst, \u00XX), two escaped ids, and the fixed JSON around them. */
+#define GS_REPLY_MAX (2 * 6 * (size_t)GS_MAX_VALUE + 4 * 6 * GS_MAX_ID + 1024)
+#define GS_OUT_SIZE (GS_REPLY_MAX + GS_OUT_BATCH)
+
+/* ===================================================================== */
+/* Status codes: gRPC's own numbers.                                      */
+/* ===================================================================== */
+
+typedef enum {
+    GS_OK = 0, GS_CANCELLED, GS_UNKNOWN, GS_INVALID_ARGUMENT,
+    GS_DEADLINE_EXCEEDED, GS_NOT_FOUND, GS_ALREADY_EXISTS,
+    GS_PERMISSION_DENIED, GS_RESOURCE_EXHAUSTED, GS_FAILED_PRECONDITION,
+    GS_ABORTED, GS_OUT_OF_RANGE, GS_UNIMPLEMENTED, GS_INTERNAL,
+    GS_UNAVAILABLE, GS_DATA_LOSS, GS_UNAUTHENTICATED
+} gs_status;
+
+/* gs_status_name returns the canonical name of a status ("OK", ...). */
+const char *gs_status_name(int status);
+
+/* ===================================================================== */
+/* Message descriptors: one static field table per message type.          */
+/* ===================================================================== */
+
+typedef enum { GS_STRING, GS_UINT64, GS_BOOL } gs_type;
+
+/* A field: its JSON name (a plain ASCII identifier), protobuf number, type. */
+typedef struct {
+    const char *name;
+    uint32_t number;
+    gs_type type;
+} gs_field;
+
+typedef struct {
+    const char *name;
+    const gs_field *fields;
+    unsigned nfields;               /* at most GS_MAX_FIELDS */
+} gs_desc;
+
+typedef struct { const char *p; size_t n; } gs_str;
+
+/* A decoded message: v[i] holds desc->fields[i]. Strings point into memory
+ * the core or the service owns; they are valid for the call that sees them. */
+typedef struct {
+    const gs_desc *desc;
+    union { gs_str s; uint64_t u; int b; } v[GS_MAX_FIELDS];
+} gs_msg;
+
+/* ===================================================================== */
+/* Services.                                                              */
+/* ===================================================================== */
+
+typedef struct gs_node gs_node;
+typedef struct gs_stream gs_stream;
+
+typedef enum { GS_UNARY, GS_SERVER_STREAMING, GS_BIDI_STREAMING } gs_kind;
+
+/* What next() returns besides a final status (which ends the stream). */
+enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
+
+/*
+ * A method. The core decodes requests into gs_msg by `in` and encodes what
+ * the handlers fill in by `out`. Handlers return a gs_status; on a non-OK
+ * status they may set *why to a fixed message (default: the status name).
+ *
+ * unary  (GS_UNARY): one request, fills *resp.
+ * start  (GS_SERVER_STREAMING): sets up the stream's state from the request
+ *        (gs_stream_state); a stream that waits for future events calls
+ *        gs_stream_follow() here.
+ * next   (GS_SERVER_STREAMING): produce one message: GS_SEND (*out filled),
+ *        GS_AGAIN (nothing yet, call again next turn), GS_WAIT (nothing
+ *        until gs_wake), or a final status (GS_OK: normal end).
+ * recv   (GS_BIDI_STREAMING): one client message in; GS_OK and *out is the
+ *        reply; any other status ends the stream.
+ */
+typedef struct gs_method {
+    const char *service, *name;
+    gs_kind kind;
+    const gs_desc *in, *out;
+    int (*unary)(gs_node *, const gs_msg *req, gs_msg *resp, const char **why);
+    int (*start)(gs_node *, gs_stream *, const gs_msg *req, const char **why);
+    int (*next)(gs_node *, gs_stream *, gs_msg *out, const char **why);
+    int (*recv)(gs_node *, gs_stream *, const gs_msg *in, gs_msg *out,
+                const char **why);
+} gs_method;
+
+/* gs_register adds a method (the caller keeps *m alive). Returns 0, or -1
+ * when GS_MAX_METHODS, GS_MAX_CAPTURES or GS_MAX_STRING_CAPTURES is too
+ * small for it. */
+int gs_register(gs_node *node, const gs_method *m);
+
+/* gs_stream_state returns the GS_STREAM_STATE bytes (aligned for 64-bit
+ * types) that belong to stream s while it lives. They are not cleared: a
+ * service's start() sets what it uses. */
+void *gs_stream_state(gs_stream *s);
+
+/* gs_stream_count returns how many messages the server sent on s. */
+uint64_t gs_stream_count(const gs_stream *s);
+
+/* gs_stream_follow marks a server stream, from start(), as one that
+ * outlives its request: it gets a stream id and waits for events. */
+void gs_stream_follow(gs_stream *s);
+
+/* gs_wake makes every stream of method m that waits (GS_WAIT) run again. */
+void gs_wake(gs_node *node, const gs_method *m);
+
+/* gs_scratch returns n bytes a handler may fill for the message it
+ * returns (valid until the message is written), or NULL if n is larger
+ * than GS_MAX_VALUE + 64. */
+char *gs_scratch(gs_node *node, size_t n);
+
+/* ===================================================================== */
+/* The node: feed bytes in, pump streams, drain bytes out.                */
+/* ===================================================================== */
+
+/* gs_init prepares *node (any memory, e.g. static) and registers the
+ * built-in services LogWatcher and Chat. */
+void gs_init(gs_node *node);
+
+/* gs_feed reads JSON-lines input. It returns how many of the n bytes it
+ * consumed: fewer than n when the output buffer needs draining first
+ * (call gs_output_done, then feed the rest). Lines may be split anywhere. */
+size_t gs_feed(gs_node *node, const char *in, size_t n);
+
+/* gs_feed_end tells the node the input has ended: a last line without a
+ * newline is handled. Call it after every byte was consumed; it returns 0
+ * (call again) while the output needs draining first, else 1. */
+int gs_feed_end(gs_node *node);
+
+/* gs_set_diagnostic sets where the node reports lines it cannot answer
+ * (no usable src); the default drops them. */
+void gs_set_diagnostic(void (*fn)(const char *what));
+
+/* gs_pump gives every runnable stream one turn of up to GS_SLICE messages,
+ * as output room allows. Returns 1 if a stream can still run (call again
+ * soon), 0 if every stream is waiting or done. */
+int gs_pump(gs_node *node);
+
+/* gs_output returns the bytes produced so far and sets *n to their count. */
+const char *gs_output(gs_node *node, size_t *n);
+
+/* gs_output_done tells the node the first n output bytes were written. */
+void gs_output_done(gs_node *node, size_t n);
+
+/* gs_output_full says the output buffer should be drained before more
+ * input or streams can be handled. */
+int gs_output_full(const gs_node *node);
+
+/* ===================================================================== */
+/* JSON (json.c): a push scanner and a json.dumps-exact writer.           */
+/* ===================================================================== */
+
+/* Events gs_json_next returns. */
+enum {
+    GS_JSON_MORE,       /* the input is used up; feed more */
+    GS_JSON_MEMBER,     /* a member name of an entered object: key, key_len */
+    GS_JSON_VALUE,      /* a wanted value: kind (objects: at their start) */
+    GS_JSON_OBJECT_END, /* an entered object ended */
+    GS_JSON_LINE        /* a line ended: status */
+};
+enum { GS_JV_NULL = 1, GS_JV_FALSE, GS_JV_TRUE, GS_JV_NUMBER, GS_JV_STRING,
+       GS_JV_OBJECT, GS_JV_ARRAY };
+enum { GS_JL_OK, GS_JL_BLANK, GS_JL_ERROR };
+
+/* The scanner. Fields below "results" are for reading after an event. */
+typedef struct {
+    uint8_t state, depth, want, in_key, high_ok;
+    uint64_t objects, entered;      /* one bit per depth */
+    uint32_t deep;                  /* nesting beyond GS_MAX_DEPTH */
+    uint8_t deep_str, deep_esc;
+    uint8_t u8_need, u8_lo, u8_hi;  /* UTF-8 continuation bytes owed */
+    uint8_t hex_n;
+    uint32_t hex, high;             /* \u digits; pending high surrogate */
+    const char *lit;                /* rest of true/false/null */
+    char *sink;                     /* where a wanted string goes */
+    size_t sink_cap;
+    /* results */
+    uint8_t kind, status, too_deep;
+    uint8_t str_over;               /* the string did not fit the sink */
+    size_t str_len;
+    uint8_t num_neg, num_int, num_big;  /* integer? beyond 64 bits? */
+    uint64_t num_mag;
+    size_t key_len;
+    uint8_t key_over;
+    char key[GS_JSON_KEY_MAX];
+} gs_json;
+
+/* gs_json_reset prepares a scanner for a new stream of lines. */
+void gs_json_reset(gs_json *j);
+
+/* gs_json_next scans from *p to end and returns the next event, advancing
+ * *p past the bytes it used. A '\n' ends every line, whatever its state. */
+int gs_json_next(gs_json *j, const char **p, const char *end);
+
+/* gs_json_want, called right after GS_JSON_MEMBER, asks for the member's
+ * value: scalars are reported by GS_JSON_VALUE when complete (strings are
+ * unescaped into sink, up to cap bytes; str_over if longer), objects at
+ * their start and then entered, arrays at their start and then skipped.
+ * A value not wanted is checked and skipped without being stored. */
+void gs_json_want(gs_json *j, char *sink, size_t cap);
+
+/* Writers: each writes at d, which must have room, and returns the end.
+ * gs_json_put_str writes a quoted string exactly as Python's json.dumps
+ * (ensure_ascii): needs 6 * n + 2 bytes. */
+char *gs_json_put_str(char *d, const char *s, size_t n);
+char *gs_json_put_u64(char *d, uint64_t v);
+char *gs_json_put_int(char *d, int neg, uint64_t mag);
+
+/* ===================================================================== */
+/* Internals. Public only so the caller can own the memory; do not touch. */
+/* ===================================================================== */
+
+typedef enum { GS_FREE, GS_OPEN, GS_HALF_CLOSED } gs_state;
+
+typedef struct { int has, neg; uint64_t mag; } gs_reply_to;
+
+struct gs_stream {
+    const gs_method *method;
+    uint8_t state, follows, waiting, queued;
+    uint16_t budget;                /* next() calls left in this turn */
+    uint64_t id;                    /* 0: a plain server stream, no id */
+    uint64_t count;
+    gs_reply_to opened_by;
+    size_t owner_len;
+    char owner[GS_MAX_ID];
+    int16_t next_free, next_in_bucket, self;
+    union { uint64_t align; char bytes[GS_STREAM_STATE]; } state_area;
+};
+
+typedef struct {                    /* one JSON payload field, per line */
+    uint8_t container;              /* 1: request, 2: data */
+    const char *name;
+    uint8_t type;                   /* gs_type */
+    uint8_t kind;                   /* JSON kind seen; 0: absent */
+    uint8_t over, num_int, num_big, num_neg;
+    uint64_t num_mag;
+    size_t len;
+    char *buf;                      /* strings only */
+} gs_capture;
+
+typedef struct { size_t len; uint8_t state; char buf[GS_MAX_ID]; } gs_idbuf;
+typedef struct { size_t len; uint8_t state; char buf[GS_MAX_NAME]; } gs_namebuf;
+
+typedef struct {                    /* what a line said, as far as needed */
+    uint8_t top_kind, body_kind, payload_kind[3], msg_id_state;
+    uint8_t target, type_id;        /* where the next value goes; the type */
+    gs_reply_to msg_id;
+    gs_idbuf src, dest, node_id, stream_id;
+    gs_namebuf type, service, method;
+    uint8_t role[GS_MAX_DEPTH + 1]; /* what the object at each depth is */
+} gs_line;
+
+typedef struct {                    /* the in-memory log: a ring of entries */
+    uint64_t first_seq, next_seq;   /* seq of the oldest / next entry */
+    uint64_t tail, head;            /* absolute byte positions */
+    union { uint64_t align; char bytes[GS_LOG_RING]; } ring;
+} gs_log;
+
+struct gs_node {
+    int initialised;
+    size_t id_json_len;
+    char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
+    uint64_t next_msg_id, last_stream_id;
+
+    const gs_method *methods[GS_MAX_METHODS];
+    uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
+    unsigned nmethods;
+
+    gs_json scan;
+    gs_line line;
+    gs_capture caps[GS_MAX_CAPTURES];
+    unsigned ncaps, nstring_caps;
+    char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];
+
+    gs_stream streams[GS_MAX_STREAMS];
+    int16_t free_head;
+    int16_t buckets[GS_MAX_STREAMS];    /* live streams by id */
+    int16_t urgent[GS_MAX_STREAMS];     /* turns owed before the next line */
+    int16_t runq[GS_MAX_STREAMS];       /* streams taking turns */
+    unsigned urgent_head, urgent_len, runq_head, runq_len;
+
+    gs_log log;
+
+    char why[GS_JSON_KEY_MAX + 64];     /* a built message text */
+    char scratch[GS_MAX_VALUE + 64];
+    size_t out_len;
+    char out[GS_OUT_SIZE];
+};
+
+#endif

@@ -1,0 +1,607 @@
+/*
+ * json.c - a push scanner for JSON lines and a writer that matches
+ * Python's json.dumps (default arguments, ensure_ascii) byte for byte.
+ *
+ * The scanner is a byte-at-a-time state machine: feed it any chunk and it
+ * resumes where it stopped, so a line never has to be in memory whole. It
+ * keeps one bit per nesting level (64 at most) and, deeper than that, only
+ * a counter. Values the caller does not want are validated and dropped.
+ */
+#include "grpcstream.h"
+
+#include <string.h>
+
+/* ===================================================================== */
+/* Scanner states                                                         */
+/* ===================================================================== */
+
+enum {
+    J_START,        /* line start: nothing but whitespace yet */
+    J_VALUE,        /* a value is expected (after ':' or ',' in an array) */
+    J_ARR_FIRST,    /* after '[': a value or ']' */
+    J_OBJ_FIRST,    /* after '{': a member name or '}' */
+    J_KEY,          /* after ',' in an object: a member name */
+    J_COLON,        /* after a member name */
+    J_NEXT,         /* after a value inside a container: ',' or the close */
+    J_DONE,         /* the top value is complete: whitespace until '\n' */
+    J_STR,          /* inside a string */
+    J_ESC,          /* after '\' */
+    J_HEX,          /* inside \uXXXX */
+    J_SURR_BS,      /* after a high surrogate: a '\' may start its low half */
+    J_SURR_U,       /* after a high surrogate and '\': 'u' may follow */
+    J_NUM_MINUS, J_NUM_ZERO, J_NUM_INT, J_NUM_DOT, J_NUM_FRAC,
+    J_NUM_E, J_NUM_ESIGN, J_NUM_EXP,
+    J_LIT,          /* inside true / false / null */
+    J_DEEP,         /* beyond GS_MAX_DEPTH: counting brackets only */
+    J_ERROR         /* invalid: skipping to the end of the line */
+};
+
+/* Byte classes inside strings: 0 plain ASCII, 1 ends the plain run. */
+static const uint8_t str_stop[256] = {
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
+};
+
+void gs_json_reset(gs_json *j)
+{
+    memset(j, 0, sizeof *j);
+    j->state = J_START;
+}
+
+void gs_json_want(gs_json *j, char *sink, size_t cap)
+{
+    j->want = 1;
+    j->sink = sink;
+    j->sink_cap = sink ? cap : 0;
+}
+
+static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
+
+/* ----- string sink --------------------------------------------------- */
+
+static void sink_put(gs_json *j, const char *s, size_t n)
+{
+    if (!j->sink) {
+        j->str_len += n;
+        return;
+    }
+    if (j->str_len + n > j->sink_cap) {
+        j->str_over = 1;
+        n = j->str_len < j->sink_cap ? j->sink_cap - j->str_len : 0;
+    }
+    memcpy(j->sink + j->str_len, s, n);
+    j->str_len += n;
+}
+
+/* Code points are stored as UTF-8; a lone surrogate from a \u escape is
+ * kept in the same 3-byte form (WTF-8) so the writer can give it back. */
+static void sink_code_point(gs_json *j, uint32_t cp)
+{
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp; n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | cp >> 6); b[1] = (char)(0x80 | (cp & 0x3F)); n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | cp >> 12); b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
+    } else {
+        b[0] = (char)(0xF0 | cp >> 18); b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        b[2] = (char)(0x80 | (cp >> 6 & 0x3F)); b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    sink_put(j, b, n);
+}
+
+/* ----- values -------------------------------------------------------- */
+
+/* After a value: back in the container, or the line's value is done. */
+static void value_done(gs_json *j)
+{
+    j->state = j->depth ? J_NEXT : J_DONE;
+}
+
+/* A wanted scalar just ended: report it. */
+static int scalar_done(gs_json *j, uint8_t kind)
+{
+    int wanted = j->want;
+    j->want = 0;
+    j->kind = kind;
+    value_done(j);
+    return wanted ? GS_JSON_VALUE : -1;
+}
+
+static void start_string(gs_json *j, int key)
+{
+    j->in_key = (uint8_t)key;
+    j->str_len = 0;
+    j->str_over = 0;
+    j->u8_need = 0;
+    j->state = J_STR;
+    if (key) {
+        j->sink = (j->entered & bit(j->depth)) ? j->key : NULL;
+        j->sink_cap = GS_JSON_KEY_MAX;
+    } else if (!j->want) {
+        j->sink = NULL;
+    }
+}
+
+/* '{' or '[' opens a container. Returns an event or -1. */
+static int open_container(gs_json *j, int object)
+{
+    int wanted = j->want;
+    j->want = 0;
+    if (j->depth == GS_MAX_DEPTH) {
+        j->too_deep = 1;
+        j->deep = 1;
+        j->deep_str = j->deep_esc = 0;
+        j->state = J_DEEP;
+        return -1;
+    }
+    j->depth++;
+    if (object) j->objects |= bit(j->depth);
+    else j->objects &= ~bit(j->depth);
+    if (object && wanted) j->entered |= bit(j->depth);
+    else j->entered &= ~bit(j->depth);
+    j->state = object ? J_OBJ_FIRST : J_ARR_FIRST;
+    if (!wanted) return -1;
+    j->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
+    return GS_JSON_VALUE;
+}
+
+/* '}' or ']'. Returns an event, -1, or -2 on a mismatch. */
+static int close_container(gs_json *j, int object)
+{
+    int entered = (j->entered & bit(j->depth)) != 0;
+    if (((j->objects & bit(j->depth)) != 0) != object) return -2;
+    j->kind = (uint8_t)j->depth;    /* reported depth for OBJECT_END */
+    j->depth--;
+    value_done(j);
+    return entered ? GS_JSON_OBJECT_END : -1;
+}
+
+/* A byte that starts a value. Returns an event, -1, or -2 if invalid. */
+static int begin_value(gs_json *j, unsigned char c)
+{
+    switch (c) {
+    case '{': return open_container(j, 1);
+    case '[': return open_container(j, 0);
+    case '"': start_string(j, 0); return -1;
+    case 't': j->lit = "rue";  j->kind = GS_JV_TRUE;  j->state = J_LIT; return -1;
+    case 'f': j->lit = "alse"; j->kind = GS_JV_FALSE; j->state = J_LIT; return -1;
+    case 'n': j->lit = "ull";  j->kind = GS_JV_NULL;  j->state = J_LIT; return -1;
+    default: break;
+    }
+    if (c != '-' && !is_digit(c)) return -2;
+    j->num_neg = c == '-';
+    j->num_int = 1;
+    j->num_big = 0;
+    j->num_mag = 0;
+    if (c == '-') j->state = J_NUM_MINUS;
+    else if (c == '0') j->state = J_NUM_ZERO;
+    else { j->num_mag = (uint64_t)(c - '0'); j->state = J_NUM_INT; }
+    return -1;
+}
+
+static void num_digit(gs_json *j, unsigned char c)
+{
+    uint64_t d = (uint64_t)(c - '0');
+    if (j->num_mag > (UINT64_MAX - d) / 10) j->num_big = 1;
+    else j->num_mag = j->num_mag * 10 + d;
+}
+
+/* A string's closing quote. */
+static int string_done(gs_json *j)
+{
+    if (j->in_key) {
+        j->in_key = 0;
+        j->state = J_COLON;
+        if (!(j->entered & bit(j->depth))) return -1;
+        j->key_len = j->str_over ? 0 : j->str_len;
+        j->key_over = j->str_over;
+        j->want = 0;
+        return GS_JSON_MEMBER;
+    }
+    return scalar_done(j, GS_JV_STRING);
+}
+
+/* Lead byte of a multi-byte UTF-8 sequence: how many continuation bytes
+ * follow and the range the first one must be in (RFC 3629 table). */
+static int utf8_lead(gs_json *j, unsigned char c)
+{
+    j->u8_lo = 0x80;
+    j->u8_hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) j->u8_need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        j->u8_need = 2;
+        if (c == 0xE0) j->u8_lo = 0xA0;
+        if (c == 0xED) j->u8_hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        j->u8_need = 3;
+        if (c == 0xF0) j->u8_lo = 0x90;
+        if (c == 0xF4) j->u8_hi = 0x8F;
+    } else return -2;
+    return -1;
+}
+
+static int hex_value(unsigned char c)
+{
+    if (is_digit(c)) return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* A complete \uXXXX escape. */
+static void escape_done(gs_json *j)
+{
+    uint32_t cp = j->hex;
+    if (j->high) {
+        uint32_t high = j->high;
+        j->high = 0;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            sink_code_point(j, 0x10000 + ((high - 0xD800) << 10) + (cp - 0xDC00));
+            j->state = J_STR;
+            return;
+        }
+        sink_code_point(j, high);
+    }
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        j->high = cp;
+        j->state = J_SURR_BS;
+        return;
+    }
+    sink_code_point(j, cp);
+    j->state = J_STR;
+}
+
+/* A pending high surrogate that no low half follows stands alone. */
+static void flush_high(gs_json *j)
+{
+    sink_code_point(j, j->high);
+    j->high = 0;
+}
+
+static int short_escape(gs_json *j, unsigned char c)
+{
+    char out;
+    switch (c) {
+    case '"': out = '"'; break;
+    case '\\': out = '\\'; break;
+    case '/': out = '/'; break;
+    case 'b': out = '\b'; break;
+    case 'f': out = '\f'; break;
+    case 'n': out = '\n'; break;
+    case 'r': out = '\r'; break;
+    case 't': out = '\t'; break;
+    case 'u': j->hex = 0; j->hex_n = 0; j->state = J_HEX; return -1;
+    default: return -2;
+    }
+    sink_put(j, &out, 1);
+    j->state = J_STR;
+    return -1;
+}
+
+/* Ends the line. A '\n' always does, whatever the state. */
+static int line_end(gs_json *j)
+{
+    if (j->state == J_START) j->status = GS_JL_BLANK;
+    else if (j->state == J_DONE) j->status = GS_JL_OK;
+    else j->status = GS_JL_ERROR;
+    j->state = J_START;
+    j->depth = 0;
+    j->want = 1;            /* the top value is always reported */
+    j->high = 0;
+    return GS_JSON_LINE;
+}
+
+/* Counting mode beyond GS_MAX_DEPTH: strings are skipped, brackets
+ * counted. The line is reported too_deep, so nothing here is used. */
+static const char *scan_deep(gs_json *j, const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\n') return p;
+        if (j->deep_str) {
+            if (j->deep_esc) j->deep_esc = 0;
+            else if (c == '\\') j->deep_esc = 1;
+            else if (c == '"') j->deep_str = 0;
+        } else if (c == '"') {
+            j->deep_str = 1;
+        } else if (c == '[' || c == '{') {
+            j->deep++;
+        } else if (c == ']' || c == '}') {
+            if (--j->deep == 0) {
+                value_done(j);
+                return p + 1;
+            }
+        }
+    }
+    return p;
+}
+
+/* ===================================================================== */
+/* The scanner loop                                                       */
+/* ===================================================================== */
+
+int gs_json_next(gs_json *j, const char **pp, const char *end)
+{
+    const char *p = *pp;
+    int ev = -1;
+
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c == '\n' && j->state != J_STR && j->state != J_DEEP &&
+            j->state < J_NUM_MINUS) {
+            *pp = p + 1;
+            return line_end(j);
+        }
+        switch (j->state) {
+        case J_START:
+            if (j->want == 0 && j->depth == 0) j->want = 1;
+            j->too_deep = 0;
+            /* fall through */
+        case J_VALUE:
+            if (is_ws(c)) { p++; continue; }
+            ev = begin_value(j, c);
+            break;
+        case J_ARR_FIRST:
+            if (is_ws(c)) { p++; continue; }
+            ev = c == ']' ? close_container(j, 0) : begin_value(j, c);
+            break;
+        case J_OBJ_FIRST:
+            if (is_ws(c)) { p++; continue; }
+            if (c == '}') ev = close_container(j, 1);
+            else if (c == '"') start_string(j, 1);
+            else ev = -2;
+            break;
+        case J_KEY:
+            if (is_ws(c)) { p++; continue; }
+            if (c == '"') start_string(j, 1);
+            else ev = -2;
+            break;
+        case J_COLON:
+            if (is_ws(c)) { p++; continue; }
+            if (c == ':') j->state = J_VALUE;
+            else ev = -2;
+            break;
+        case J_NEXT:
+            if (is_ws(c)) { p++; continue; }
+            if (c == ',') j->state = (j->objects & bit(j->depth)) ? J_KEY : J_VALUE;
+            else if (c == '}') ev = close_container(j, 1);
+            else if (c == ']') ev = close_container(j, 0);
+            else ev = -2;
+            break;
+        case J_DONE:
+            if (is_ws(c)) { p++; continue; }
+            ev = -2;
+            break;
+        case J_STR: {
+            /* Fast path: a run of plain ASCII goes to the sink at once. */
+            const char *run = p;
+            if (j->u8_need == 0) {
+                while (p < end && !str_stop[(unsigned char)*p]) p++;
+                if (p > run) sink_put(j, run, (size_t)(p - run));
+                if (p == end) continue;
+                c = (unsigned char)*p;
+            }
+            if (j->u8_need) {
+                if (c < j->u8_lo || c > j->u8_hi) { ev = -2; break; }
+                j->u8_lo = 0x80;
+                j->u8_hi = 0xBF;
+                j->u8_need--;
+                sink_put(j, (const char *)p, 1);
+            } else if (c == '"') {
+                ev = string_done(j);
+            } else if (c == '\\') {
+                j->state = J_ESC;
+            } else if (c < 0x20) {
+                ev = -2;
+            } else {
+                ev = utf8_lead(j, c);
+                if (ev == -1) sink_put(j, (const char *)p, 1);
+            }
+            break;
+        }
+        case J_ESC:
+            ev = short_escape(j, c);
+            break;
+        case J_HEX: {
+            int v = hex_value(c);
+            if (v < 0) { ev = -2; break; }
+            j->hex = j->hex << 4 | (uint32_t)v;
+            if (++j->hex_n == 4) escape_done(j);
+            break;
+        }
+        case J_SURR_BS:
+            if (c == '\\') { j->state = J_SURR_U; break; }
+            flush_high(j);
+            j->state = J_STR;
+            continue;               /* the byte belongs to the string */
+        case J_SURR_U:
+            if (c == 'u') { j->hex = 0; j->hex_n = 0; j->state = J_HEX; break; }
+            flush_high(j);
+            ev = short_escape(j, c);
+            break;
+        case J_NUM_MINUS:
+            if (c == '0') j->state = J_NUM_ZERO;
+            else if (is_digit(c)) { num_digit(j, c); j->state = J_NUM_INT; }
+            else ev = -2;
+            break;
+        case J_NUM_INT:
+            if (is_digit(c)) {
+                num_digit(j, c);
+                /* tight loop for the rest of the digits */
+                while (++p < end && is_digit((unsigned char)*p))
+                    num_digit(j, (unsigned char)*p);
+                continue;
+            }
+            /* fall through */
+        case J_NUM_ZERO:
+            if (c == '.') { j->num_int = 0; j->state = J_NUM_DOT; break; }
+            if (c == 'e' || c == 'E') { j->num_int = 0; j->state = J_NUM_E; break; }
+            ev = scalar_done(j, GS_JV_NUMBER);
+            if (ev != -1) { *pp = p; return ev; }
+            continue;               /* the byte after the number is re-read */
+        case J_NUM_DOT:
+            if (is_digit(c)) j->state = J_NUM_FRAC;
+            else ev = -2;
+            break;
+        case J_NUM_FRAC:
+            if (is_digit(c)) break;
+            if (c == 'e' || c == 'E') { j->state = J_NUM_E; break; }
+            ev = scalar_done(j, GS_JV_NUMBER);
+            if (ev != -1) { *pp = p; return ev; }
+            continue;
+        case J_NUM_E:
+            if (c == '+' || c == '-') j->state = J_NUM_ESIGN;
+            else if (is_digit(c)) j->state = J_NUM_EXP;
+            else ev = -2;
+            break;
+        case J_NUM_ESIGN:
+            if (is_digit(c)) j->state = J_NUM_EXP;
+            else ev = -2;
+            break;
+        case J_NUM_EXP:
+            if (is_digit(c)) break;
+            ev = scalar_done(j, GS_JV_NUMBER);
+            if (ev != -1) { *pp = p; return ev; }
+            continue;
+        case J_LIT:
+            if (c != (unsigned char)*j->lit) { ev = -2; break; }
+            if (*++j->lit == '\0') ev = scalar_done(j, j->kind);
+            break;
+        case J_DEEP:
+            p = scan_deep(j, p, end);
+            if (p < end && *p == '\n' && j->state == J_DEEP) {
+                *pp = p + 1;
+                j->state = J_ERROR;
+                return line_end(j);
+            }
+            continue;
+        case J_ERROR: {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            if (!nl) { p = end; continue; }
+            *pp = nl + 1;
+            return line_end(j);
+        }
+        }
+        if (ev == -2) {             /* invalid: the offending byte is */
+            j->state = J_ERROR;     /* re-read, so a '\n' still ends */
+            ev = -1;                /* the line */
+            continue;
+        }
+        p++;
+        if (ev != -1) {
+            *pp = p;
+            return ev;
+        }
+    }
+    *pp = p;
+    return GS_JSON_MORE;
+}
+
+/* ===================================================================== */
+/* Writer                                                                 */
+/* ===================================================================== */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static char *put_u_escape(char *d, uint32_t u)
+{
+    d[0] = '\\'; d[1] = 'u';
+    d[2] = hex_digits[u >> 12 & 0xF]; d[3] = hex_digits[u >> 8 & 0xF];
+    d[4] = hex_digits[u >> 4 & 0xF];  d[5] = hex_digits[u & 0xF];
+    return d + 6;
+}
+
+/* Decodes one UTF-8 (or WTF-8) sequence at s; sets *len. Bytes that do
+ * not form one are taken one at a time as U+FFFD. */
+static uint32_t decode_utf8(const unsigned char *s, size_t n, size_t *len)
+{
+    unsigned need, i;
+    uint32_t cp;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) { need = 1; cp = s[0] & 0x1Fu; }
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { need = 2; cp = s[0] & 0x0Fu; }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { need = 3; cp = s[0] & 0x07u; }
+    else { *len = 1; return 0xFFFD; }
+    if (need >= n) { *len = 1; return 0xFFFD; }
+    for (i = 1; i <= need; i++) {
+        if ((s[i] & 0xC0) != 0x80) { *len = 1; return 0xFFFD; }
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+        *len = 1;
+        return 0xFFFD;
+    }
+    *len = need + 1;
+    return cp;
+}
+
+char *gs_json_put_str(char *d, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    const unsigned char *end = s + n;
+    *d++ = '"';
+    while (s < end) {
+        const unsigned char *run = s;
+        while (s < end && !str_stop[*s]) s++;
+        if (s > run) {
+            memcpy(d, run, (size_t)(s - run));
+            d += s - run;
+        }
+        if (s == end) break;
+        if (*s < 0x80) {
+            unsigned char c = *s++;
+            *d++ = '\\';
+            switch (c) {
+            case '"': *d++ = '"'; break;
+            case '\\': *d++ = '\\'; break;
+            case '\n': *d++ = 'n'; break;
+            case '\r': *d++ = 'r'; break;
+            case '\t': *d++ = 't'; break;
+            case '\b': *d++ = 'b'; break;
+            case '\f': *d++ = 'f'; break;
+            default: d = put_u_escape(d - 1, c); break;
+            }
+        } else {
+            size_t len;
+            uint32_t cp = decode_utf8(s, (size_t)(end - s), &len);
+            s += len;
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                d = put_u_escape(d, 0xD800 + (cp >> 10));
+                d = put_u_escape(d, 0xDC00 + (cp & 0x3FF));
+            } else {
+                d = put_u_escape(d, cp);
+            }
+        }
+    }
+    *d++ = '"';
+    return d;
+}
+
+char *gs_json_put_u64(char *d, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *d++ = tmp[--n];
+    return d;
+}
+
+char *gs_json_put_int(char *d, int neg, uint64_t mag)
+{
+    if (neg && mag) *d++ = '-';
+    return gs_json_put_u64(d, mag);
+}
