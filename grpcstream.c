@@ -681,6 +681,7 @@ static void reset_body(gs_node *n)
     gs_line *l = &n->line;
     l->body_kind = 0;
     l->msg_id_state = V_ABSENT;
+    l->msg_id.has = 0;
     l->type.state = l->service.state = l->method.state = V_ABSENT;
     l->node_id.state = l->stream_id.state = V_ABSENT;
     reset_payload(n, C_REQUEST);

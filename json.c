@@ -555,7 +555,7 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
     *d++ = '"';
     while (s < end) {
         const unsigned char *run = s;
-        while (s < end && !str_stop[*s]) s++;
+        while (s < end && !str_stop[*s] && *s != 0x7F) s++;
         if (s > run) {
             memcpy(d, run, (size_t)(s - run));
             d += s - run;
