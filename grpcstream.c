@@ -1371,7 +1371,7 @@ int main(int argc, char **argv)
             fds[nfds++].events = POLLOUT;
             if (gs_output_full(&node)) timeout = -1;   /* must drain first */
         }
-        if (timeout == 0 && !nfds) continue;
+        if (!nfds) continue;            /* nothing to wait for: re-check */
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) break;
 
         if (!in_eof && in_off == in_len) {

@@ -18,10 +18,10 @@ check() {
     if python3 "$model" "$@" <"$tmp/in" >"$tmp/got" 2>"$tmp/err" &&
         cmp -s "$tmp/got" "$tmp/want"; then
         passed=$((passed + 1))
-        echo "ok   $name"
+        echo "PASS: $name"
     else
         failed=$((failed + 1))
-        echo "FAIL $name"
+        echo "FAIL: $name"
         diff "$tmp/want" "$tmp/got" | head -20
         head -5 "$tmp/err"
     fi

@@ -1,0 +1,114 @@
+#!/bin/sh
+# Runs every test of grpcstream. Each check prints one line; the closing
+# line is "N passed, N failed, N skipped" and the exit status is non-zero
+# on any failure. Tests that need a tool this machine lacks are skipped,
+# never counted as passed.
+set -u
+cd "$(dirname "$0")" || exit 2
+B=build/test
+rm -rf "$B"
+mkdir -p "$B"
+WARN="-std=c99 -Wall -Wextra -Wpedantic -Werror"
+SAN="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
+
+pass=0 fail=0 skip=0
+ok()   { pass=$((pass + 1)); [ -n "${VERBOSE:-}" ] && echo "PASS: $1"; return 0; }
+bad()  { fail=$((fail + 1)); echo "FAIL: $1"; }
+skip() { skip=$((skip + 1)); echo "SKIP: $1"; }
+check() { name=$1; shift; if "$@" > "$B/check.log" 2>&1; then ok "$name"; else bad "$name"; sed 's/^/    /' "$B/check.log" | head -20; fi; }
+
+# Runs a test program that prints PASS:/FAIL:/SKIP: lines; counts them.
+collect() {
+    label=$1; shift
+    "$@" > "$B/collect.log" 2>&1
+    rc=$?
+    p=$(grep -c '^PASS' "$B/collect.log"); f=$(grep -c '^FAIL' "$B/collect.log"); s=$(grep -c '^SKIP' "$B/collect.log")
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    grep -E '^(FAIL|SKIP)' "$B/collect.log" | sed "s/^/$label /"
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        bad "$label exited $rc without a FAIL line"; tail -20 "$B/collect.log" | sed 's/^/    /'
+    fi
+    if [ "$p$f$s" = "000" ] && [ "$rc" -eq 0 ]; then bad "$label ran no check"; fi
+}
+
+have() { command -v "$1" > /dev/null 2>&1; }
+
+# ---------------------------------------------------------------- build
+for cc in gcc clang; do
+    if have $cc; then
+        check "build with $cc -Werror" $cc $WARN -O2 -o "$B/grpcstream-$cc" grpcstream.c json.c
+        check "build library with $cc (GS_NO_MAIN)" $cc $WARN -O2 -DGS_NO_MAIN -c -o "$B/lib-$cc.o" grpcstream.c
+    else
+        skip "build with $cc ($cc not installed)"
+    fi
+done
+check "make builds ./grpcstream" make -s grpcstream
+check "make honours PREFIX (install)" sh -c "make -s install PREFIX=$PWD/$B/prefix && test -x $B/prefix/bin/grpcstream"
+check "only libc is linked" sh -c "readelf -d grpcstream | grep NEEDED | grep -v 'libc.so' | grep -q . && exit 1 || exit 0"
+exported_ok() {
+    gcc $WARN -O2 -DGS_NO_MAIN -c -o "$B/g.o" grpcstream.c && gcc $WARN -O2 -c -o "$B/j.o" json.c || return 1
+    bad_syms=$(nm -g --defined-only "$B/g.o" "$B/j.o" | awk 'NF==3 {print $3}' | grep -v '^gs_')
+    [ -z "$bad_syms" ] || { echo "exported without gs_ prefix: $bad_syms"; return 1; }
+}
+check "every exported symbol has the gs_ prefix" exported_ok
+SANBIN=$B/grpcstream-asan
+if ! clang $WARN $SAN -o "$SANBIN" grpcstream.c json.c 2> "$B/asan.log" &&
+   ! gcc $WARN $SAN -o "$SANBIN" grpcstream.c json.c 2>> "$B/asan.log"; then
+    bad "ASan+UBSan build"; cat "$B/asan.log"; SANBIN=
+fi
+
+# ------------------------------------------------- end-to-end, byte-exact
+run_case() {    # binary, input, expected
+    timeout 60 "$1" < "$2" > "$B/case.out" 2> "$B/case.err" || { echo "exit status $?"; cat "$B/case.err"; return 1; }
+    cmp "$B/case.out" "$3" || { diff "$B/case.out" "$3" | head -10; return 1; }
+}
+python3 tests/cases/gen_big.py "$B/big" > /dev/null
+for bin in ./grpcstream $SANBIN; do
+    for f in tests/cases/*.in "$B"/big/*.in; do
+        check "case $(basename "${f%.in}") ($bin)" run_case "$bin" "$f" "${f%.in}.out"
+    done
+done
+for f in tests/cases/*.in; do
+    check "model agrees: $(basename "${f%.in}")" run_case "tests/model.py" "$f" "${f%.in}.out"
+done
+collect "model selftest:" sh tests/model_selftest.sh
+
+# --------------------------------------------- C unit tests (sanitized)
+build_test() {  # name: builds tests/NAME.c with the library under ASan+UBSan
+    cc=clang; have clang || cc=gcc
+    $cc $WARN $SAN -DGS_NO_MAIN -I. -o "$B/$1" "tests/$1.c" grpcstream.c json.c
+}
+if [ -f tests/unit_json.c ]; then
+    if build_test unit_json; then collect "unit_json:" "$B/unit_json"; else bad "build tests/unit_json.c"; fi
+fi
+if [ -f tests/split.c ]; then
+    if build_test split; then collect "split:" "$B/split" tests/cases/*.in; else bad "build tests/split.c"; fi
+fi
+if [ -f tests/robust.py ]; then
+    collect "robust:" python3 tests/robust.py ./grpcstream
+    [ -n "$SANBIN" ] && collect "robust (asan):" python3 tests/robust.py "$SANBIN"
+fi
+
+# ----------------------------------------------------------- vendoring
+if [ -f examples/counter.c ]; then
+    check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
+    check "example: output" run_case "$B/counter" examples/counter.in examples/counter.out
+fi
+
+# --------------------------------------------------- fixed memory
+if [ -f tests/malloc_count.c ] && [ -f bench/gen.py ]; then
+    zero_allocs() {
+        gcc -shared -fPIC -O2 -o "$B/malloc_count.so" tests/malloc_count.c -ldl || return 1
+        python3 bench/gen.py mixed 100000 > "$B/mixed.in" || return 1
+        MALLOC_COUNT_OUT="$B/malloc.txt" LD_PRELOAD="$PWD/$B/malloc_count.so" ./grpcstream < "$B/mixed.in" > "$B/mixed.out" 2> /dev/null || return 1
+        cat "$B/malloc.txt"
+        lines=$(wc -l < "$B/mixed.out")
+        [ "$lines" -ge 100000 ] || { echo "only $lines replies"; return 1; }
+        grep -q 'malloc=0 calloc=0 realloc=0 free=0 other=0' "$B/malloc.txt"
+    }
+    check "no heap allocation over a 100,000-message session" zero_allocs
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
