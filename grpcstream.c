@@ -184,19 +184,18 @@ char *gs_scratch(gs_node *n, size_t size)
 /* Every reply is written whole into room checked beforehand. */
 static int out_room(const gs_node *n) { return GS_OUT_SIZE - n->out_len >= GS_REPLY_MAX; }
 
-static char *put(char *d, const char *s)
+static char *put_n(char *d, const char *s, size_t len)
 {
-    size_t len = strlen(s);
     memcpy(d, s, len);
     return d + len;
 }
 
-static char *put_key(char *d, const char *key)
-{
-    d = put(d, ", \"");
-    d = put(d, key);
-    return put(d, "\": ");
-}
+/* put() a string literal (length known at compile time) or any string. */
+#define PUT(d, lit) put_n(d, lit, sizeof(lit) - 1)
+static char *put(char *d, const char *s) { return put_n(d, s, strlen(s)); }
+
+/* ", "key": " for a literal key. */
+#define PUT_KEY(d, key) PUT(d, ", \"" key "\": ")
 
 /* Who a reply goes to and what it answers. */
 typedef struct {
@@ -208,20 +207,20 @@ typedef struct {
 static char *reply_begin(gs_node *n, const gs_addr *a, const char *type)
 {
     char *d = n->out + n->out_len;
-    d = put(d, "{\"src\": ");
+    d = PUT(d, "{\"src\": ");
     if (n->initialised) {
         memcpy(d, n->id_json, n->id_json_len);
         d += n->id_json_len;
     } else {                        /* before init: sign as the request's dest */
         d = gs_json_put_str(d, n->line.dest.buf, n->line.dest.len);
     }
-    d = put(d, ", \"dest\": ");
+    d = PUT(d, ", \"dest\": ");
     d = gs_json_put_str(d, a->dest, a->dest_len);
-    d = put(d, ", \"body\": {\"type\": \"");
+    d = PUT(d, ", \"body\": {\"type\": \"");
     d = put(d, type);
     *d++ = '"';
     if (a->reply_to && a->reply_to->has) {
-        d = put_key(d, "in_reply_to");
+        d = PUT_KEY(d, "in_reply_to");
         d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
     }
     return d;
@@ -229,16 +228,16 @@ static char *reply_begin(gs_node *n, const gs_addr *a, const char *type)
 
 static void reply_end(gs_node *n, char *d)
 {
-    d = put_key(d, "msg_id");
+    d = PUT_KEY(d, "msg_id");
     d = gs_json_put_u64(d, n->next_msg_id++);
-    d = put(d, "}}\n");
+    d = PUT(d, "}}\n");
     n->out_len = (size_t)(d - n->out);
 }
 
 static char *put_stream_id(char *d, uint64_t id)
 {
-    d = put_key(d, "stream_id");
-    d = put(d, "\"s");
+    d = PUT_KEY(d, "stream_id");
+    d = PUT(d, "\"s");
     d = gs_json_put_u64(d, id);
     *d++ = '"';
     return d;
@@ -250,10 +249,10 @@ static char *put_msg(char *d, const gs_msg *m)
     *d++ = '{';
     for (i = 0; i < m->desc->nfields; i++) {
         const gs_field *f = &m->desc->fields[i];
-        if (i) d = put(d, ", ");
+        if (i) d = PUT(d, ", ");
         *d++ = '"';
         d = put(d, f->name);
-        d = put(d, "\": ");
+        d = PUT(d, "\": ");
         switch (f->type) {
         case GS_STRING: d = gs_json_put_str(d, m->v[i].s.p, m->v[i].s.n); break;
         case GS_UINT64: d = gs_json_put_u64(d, m->v[i].u); break;
@@ -267,9 +266,9 @@ static char *put_msg(char *d, const gs_msg *m)
 static void reply_error(gs_node *n, const gs_addr *a, int code, const char *text)
 {
     char *d = reply_begin(n, a, "error");
-    d = put_key(d, "code");
+    d = PUT_KEY(d, "code");
     d = gs_json_put_u64(d, (uint64_t)code);
-    d = put_key(d, "text");
+    d = PUT_KEY(d, "text");
     d = gs_json_put_str(d, text, strlen(text));
     reply_end(n, d);
 }
@@ -290,15 +289,15 @@ static void write_end(gs_node *n, const gs_addr *a, uint64_t id, uint64_t count,
 {
     char *d = reply_begin(n, a, "grpc_stream_end");
     if (id) d = put_stream_id(d, id);
-    d = put_key(d, "status");
+    d = PUT_KEY(d, "status");
     *d++ = '"';
     d = put(d, gs_status_name(status));
     *d++ = '"';
-    d = put_key(d, "count");
+    d = PUT_KEY(d, "count");
     d = gs_json_put_u64(d, count);
     if (status != GS_OK) {
         if (!why) why = gs_status_name(status);
-        d = put_key(d, "message");
+        d = PUT_KEY(d, "message");
         d = gs_json_put_str(d, why, strlen(why));
     }
     reply_end(n, d);
@@ -317,9 +316,9 @@ static void write_stream_msg(gs_node *n, gs_stream *s, const gs_msg *m)
     gs_addr a = stream_addr(s, NULL);
     char *d = reply_begin(n, &a, "grpc_stream_msg");
     if (s->id) d = put_stream_id(d, s->id);
-    d = put_key(d, "seq");
+    d = PUT_KEY(d, "seq");
     d = gs_json_put_u64(d, ++s->count);
-    d = put_key(d, "data");
+    d = PUT_KEY(d, "data");
     d = put_msg(d, m);
     reply_end(n, d);
 }
@@ -662,18 +661,18 @@ static const char *const type_names[] = {
     "grpc_bidi_stream_close", "grpc_stream_cancel", "grpc_stream_state", "grpc_call"
 };
 
-static int key_is(const gs_json *j, const char *name)
+static int key_equals(const gs_json *j, const char *name, size_t len)
 {
-    size_t len = strlen(name);
     return !j->key_over && j->key_len == len && memcmp(j->key, name, len) == 0;
 }
+#define key_is(j, lit) key_equals(j, lit, sizeof(lit) - 1)
 
+/* Forgets a payload's fields: a capture counts only if it was stored
+ * under the payload's current generation. */
 static void reset_payload(gs_node *n, int container)
 {
-    unsigned i;
     n->line.payload_kind[container] = 0;
-    for (i = 0; i < n->ncaps; i++)
-        if (n->caps[i].container == container) n->caps[i].kind = 0;
+    n->line.payload_gen[container]++;
 }
 
 static void reset_body(gs_node *n)
@@ -702,7 +701,8 @@ static int find_capture(const gs_node *n, int container, const gs_json *j)
 {
     unsigned i;
     for (i = 0; i < n->ncaps; i++)
-        if (n->caps[i].container == container && key_is(j, n->caps[i].name)) return (int)i;
+        if (n->caps[i].container == container &&
+            key_equals(j, n->caps[i].name, strlen(n->caps[i].name))) return (int)i;
     return -1;
 }
 
@@ -757,8 +757,10 @@ static void store_name(const gs_json *j, gs_namebuf *b)
     else { b->state = V_OK; b->len = j->str_len; }
 }
 
-static void store_capture(const gs_json *j, gs_capture *c)
+static void store_capture(gs_node *n, gs_capture *c)
 {
+    const gs_json *j = &n->scan;
+    c->gen = n->line.payload_gen[c->container];
     c->kind = j->kind;
     c->over = j->str_over;
     c->len = j->str_len;
@@ -806,7 +808,7 @@ static void on_value(gs_node *n)
         if (j->kind == GS_JV_OBJECT) l->role[j->depth] = t == T_REQUEST ? R_REQUEST : R_DATA;
         break;
     default:
-        if (t >= T_CAPTURE) store_capture(j, &n->caps[t - T_CAPTURE]);
+        if (t >= T_CAPTURE) store_capture(n, &n->caps[t - T_CAPTURE]);
         break;
     }
 }
@@ -824,9 +826,9 @@ static const char *field_error(gs_node *n, const char *field, const char *what)
 static const char *too_large(gs_node *n, const char *field)
 {
     char *d = put(n->why, field);
-    d = put(d, " larger than ");
+    d = PUT(d, " larger than ");
     d = gs_json_put_u64(d, GS_MAX_VALUE);
-    d = put(d, " bytes");
+    d = PUT(d, " bytes");
     *d = '\0';
     return n->why;
 }
@@ -846,7 +848,8 @@ static int decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
     for (i = 0; i < desc->nfields; i++) {
         const gs_field *f = &desc->fields[i];
         const gs_capture *c = &n->caps[n->method_caps[mi][i]];
-        int present = kind == GS_JV_OBJECT && c->kind && c->kind != GS_JV_NULL;
+        int present = kind == GS_JV_OBJECT && c->gen == n->line.payload_gen[container] &&
+                      c->kind != GS_JV_NULL;
         switch (f->type) {
         case GS_STRING:
             msg->v[i].s.p = c->buf;
@@ -898,11 +901,11 @@ static void call_failed(gs_node *n, int type, int status, const char *why)
     gs_addr a = line_addr(n);
     if (type == M_CALL) {
         char *d = reply_begin(n, &a, "grpc_call_ok");
-        d = put_key(d, "status");
+        d = PUT_KEY(d, "status");
         *d++ = '"';
         d = put(d, gs_status_name(status));
         *d++ = '"';
-        d = put_key(d, "message");
+        d = PUT_KEY(d, "message");
         d = gs_json_put_str(d, why, strlen(why));
         reply_end(n, d);
     } else {
@@ -984,9 +987,9 @@ static void on_state(gs_node *n)
     if (!s && !closed) return;
     if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
     d = reply_begin(n, &a, "grpc_stream_state_ok");
-    d = put_key(d, "stream_id");
+    d = PUT_KEY(d, "stream_id");
     d = gs_json_put_str(d, n->line.stream_id.buf, n->line.stream_id.len);
-    d = put_key(d, "state");
+    d = PUT_KEY(d, "state");
     d = put(d, !s ? "\"CLOSED\"" : s->state == GS_OPEN ? "\"OPEN\"" : "\"HALF_CLOSED\"");
     reply_end(n, d);
 }
@@ -1032,7 +1035,7 @@ static void on_send(gs_node *n)
     }
     a = line_addr(n);
     s->count++;
-    reply_end(n, put_msg(put_key(reply_begin(n, &a, "grpc_bidi_stream_recv"), "data"), &out));
+    reply_end(n, put_msg(PUT_KEY(reply_begin(n, &a, "grpc_bidi_stream_recv"), "data"), &out));
 }
 
 /* The checks every call makes before it runs: method, depth, payload,
@@ -1116,8 +1119,8 @@ static void on_call(gs_node *n)
     }
     a = line_addr(n);
     d = reply_begin(n, &a, "grpc_call_ok");
-    d = put(put_key(d, "status"), "\"OK\"");
-    d = put_msg(put_key(d, "response"), &resp);
+    d = put(PUT_KEY(d, "status"), "\"OK\"");
+    d = put_msg(PUT_KEY(d, "response"), &resp);
     reply_end(n, d);
 }
 
@@ -1234,7 +1237,7 @@ void gs_init(gs_node *n)
 size_t gs_feed(gs_node *n, const char *in, size_t len)
 {
     const char *p = in, *end = in + len;
-    while (p < end && run_urgent(n) && out_room(n)) {
+    while (p < end && (n->urgent_len == 0 || run_urgent(n)) && out_room(n)) {
         switch (gs_json_next(&n->scan, &p, end)) {
         case GS_JSON_MEMBER: on_member(n); break;
         case GS_JSON_VALUE: on_value(n); break;

@@ -217,7 +217,6 @@ enum {
     GS_JSON_MORE,       /* the input is used up; feed more */
     GS_JSON_MEMBER,     /* a member name of an entered object: key, key_len */
     GS_JSON_VALUE,      /* a wanted value: kind (objects: at their start) */
-    GS_JSON_OBJECT_END, /* an entered object ended */
     GS_JSON_LINE        /* a line ended: status */
 };
 enum { GS_JV_NULL = 1, GS_JV_FALSE, GS_JV_TRUE, GS_JV_NUMBER, GS_JV_STRING,
@@ -293,7 +292,8 @@ typedef struct {                    /* one JSON payload field, per line */
     uint8_t container;              /* 1: request, 2: data */
     const char *name;
     uint8_t type;                   /* gs_type */
-    uint8_t kind;                   /* JSON kind seen; 0: absent */
+    uint8_t kind;                   /* JSON kind seen */
+    uint32_t gen;                   /* payload generation it belongs to */
     uint8_t over, num_int, num_big, num_neg;
     uint64_t num_mag;
     size_t len;
@@ -306,6 +306,7 @@ typedef struct { size_t len; uint8_t state; char buf[GS_MAX_NAME]; } gs_namebuf;
 typedef struct {                    /* what a line said, as far as needed */
     uint8_t top_kind, body_kind, payload_kind[3], msg_id_state;
     uint8_t target, type_id;        /* where the next value goes; the type */
+    uint32_t payload_gen[3];        /* bumped when a payload starts anew */
     gs_reply_to msg_id;
     gs_idbuf src, dest, node_id, stream_id;
     gs_namebuf type, service, method;

@@ -48,10 +48,37 @@ static const uint8_t str_stop[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
 };
 
+/* Length of the run of bytes at s that need no attention: plain ASCII,
+ * and not DEL when `del` is set (the writer escapes it). Eight bytes at a
+ * time where the compiler lets us find the first flagged byte cheaply. */
+static size_t plain_run(const unsigned char *s, size_t n, int del)
+{
+    size_t i = 0;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, q, b, d, m;
+        memcpy(&w, s + i, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        d = w ^ (ones * 0x7F);
+        /* a zero byte in q, b (or d) is a quote, a backslash (or DEL);
+         * (w - 0x20) & ~w flags control bytes; w itself non-ASCII */
+        m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
+        if (del) m |= (d - ones) & ~d;
+        m &= highs;
+        if (m) return i + (size_t)(__builtin_ctzll(m) >> 3);
+    }
+#endif
+    while (i < n && !str_stop[s[i]] && !(del && s[i] == 0x7F)) i++;
+    return i;
+}
+
 void gs_json_reset(gs_json *j)
 {
     memset(j, 0, sizeof *j);
     j->state = J_START;
+    j->want = 1;            /* the top value is always reported */
 }
 
 void gs_json_want(gs_json *j, char *sink, size_t cap)
@@ -158,15 +185,13 @@ static int open_container(gs_json *j, int object)
     return GS_JSON_VALUE;
 }
 
-/* '}' or ']'. Returns an event, -1, or -2 on a mismatch. */
+/* '}' or ']'. Returns -1, or -2 on a mismatch. */
 static int close_container(gs_json *j, int object)
 {
-    int entered = (j->entered & bit(j->depth)) != 0;
     if (((j->objects & bit(j->depth)) != 0) != object) return -2;
-    j->kind = (uint8_t)j->depth;    /* reported depth for OBJECT_END */
     j->depth--;
     value_done(j);
-    return entered ? GS_JSON_OBJECT_END : -1;
+    return -1;
 }
 
 /* A byte that starts a value. Returns an event, -1, or -2 if invalid. */
@@ -194,8 +219,9 @@ static int begin_value(gs_json *j, unsigned char c)
 
 static void num_digit(gs_json *j, unsigned char c)
 {
+    const uint64_t max10 = UINT64_MAX / 10;     /* 1844674407370955161 */
     uint64_t d = (uint64_t)(c - '0');
-    if (j->num_mag > (UINT64_MAX - d) / 10) j->num_big = 1;
+    if (j->num_mag > max10 || (j->num_mag == max10 && d > UINT64_MAX % 10)) j->num_big = 1;
     else j->num_mag = j->num_mag * 10 + d;
 }
 
@@ -333,180 +359,246 @@ static const char *scan_deep(gs_json *j, const char *p, const char *end)
 /* The scanner loop                                                       */
 /* ===================================================================== */
 
+/* The hot states (whitespace, punctuation, plain strings) jump straight
+ * to one another with goto, so a compact line costs no table dispatch per
+ * byte; the rare ones (escapes, numbers, literals, deep, error) go one
+ * byte at a time through slow_step(). */
+
+#define ADVANCE(st, label)                                   \
+    do {                                                     \
+        j->state = (st);                                     \
+        if (++p == end) goto more;                           \
+        c = (unsigned char)*p;                               \
+        goto label;                                          \
+    } while (0)
+#define SKIP_WS()                                            \
+    while (is_ws(c)) {                                       \
+        if (++p == end) goto more;                           \
+        c = (unsigned char)*p;                               \
+    }                                                        \
+    if (c == '\n') goto newline
+
+/* One byte in a rare state. Returns an event, -1 (go on) or -2 (invalid).
+ * *consumed is 0 when the byte must be read again in the new state. */
+static int slow_step(gs_json *j, unsigned char c, int *consumed)
+{
+    *consumed = 1;
+    switch (j->state) {
+    case J_STR:                     /* a UTF-8 continuation byte is owed */
+        if (c < j->u8_lo || c > j->u8_hi) return -2;
+        j->u8_lo = 0x80;
+        j->u8_hi = 0xBF;
+        j->u8_need--;
+        sink_put(j, (const char *)&c, 1);
+        return -1;
+    case J_ESC:
+        return short_escape(j, c);
+    case J_HEX: {
+        int v = hex_value(c);
+        if (v < 0) return -2;
+        j->hex = j->hex << 4 | (uint32_t)v;
+        if (++j->hex_n == 4) escape_done(j);
+        return -1;
+    }
+    case J_SURR_BS:
+        if (c == '\\') { j->state = J_SURR_U; return -1; }
+        flush_high(j);
+        j->state = J_STR;
+        *consumed = 0;              /* the byte belongs to the string */
+        return -1;
+    case J_SURR_U:
+        if (c == 'u') { j->hex = 0; j->hex_n = 0; j->state = J_HEX; return -1; }
+        flush_high(j);
+        return short_escape(j, c);
+    case J_NUM_MINUS:
+        if (c == '0') j->state = J_NUM_ZERO;
+        else if (is_digit(c)) { num_digit(j, c); j->state = J_NUM_INT; }
+        else return -2;
+        return -1;
+    case J_NUM_INT:
+        if (is_digit(c)) { num_digit(j, c); return -1; }
+        /* fall through */
+    case J_NUM_ZERO:
+        if (c == '.') { j->num_int = 0; j->state = J_NUM_DOT; return -1; }
+        if (c == 'e' || c == 'E') { j->num_int = 0; j->state = J_NUM_E; return -1; }
+        break;
+    case J_NUM_DOT:
+        if (!is_digit(c)) return -2;
+        j->state = J_NUM_FRAC;
+        return -1;
+    case J_NUM_FRAC:
+        if (is_digit(c)) return -1;
+        if (c == 'e' || c == 'E') { j->state = J_NUM_E; return -1; }
+        break;
+    case J_NUM_E:
+        if (c == '+' || c == '-') j->state = J_NUM_ESIGN;
+        else if (is_digit(c)) j->state = J_NUM_EXP;
+        else return -2;
+        return -1;
+    case J_NUM_ESIGN:
+        if (!is_digit(c)) return -2;
+        j->state = J_NUM_EXP;
+        return -1;
+    case J_NUM_EXP:
+        if (is_digit(c)) return -1;
+        break;
+    case J_LIT:
+        if (c != (unsigned char)*j->lit) return -2;
+        if (*++j->lit == '\0') return scalar_done(j, j->kind);
+        return -1;
+    default:
+        return -2;
+    }
+    *consumed = 0;                  /* a number ended: re-read the byte */
+    return scalar_done(j, GS_JV_NUMBER);
+}
+
 int gs_json_next(gs_json *j, const char **pp, const char *end)
 {
     const char *p = *pp;
-    int ev = -1;
+    unsigned char c;
+    int ev;
 
-    while (p < end) {
-        unsigned char c = (unsigned char)*p;
-
-        if (c == '\n' && j->state != J_STR && j->state != J_DEEP &&
-            j->state < J_NUM_MINUS) {
-            *pp = p + 1;
-            return line_end(j);
-        }
-        switch (j->state) {
-        case J_START:
-            if (j->want == 0 && j->depth == 0) j->want = 1;
-            j->too_deep = 0;
-            /* fall through */
-        case J_VALUE:
-            if (is_ws(c)) { p++; continue; }
-            ev = begin_value(j, c);
-            break;
-        case J_ARR_FIRST:
-            if (is_ws(c)) { p++; continue; }
-            ev = c == ']' ? close_container(j, 0) : begin_value(j, c);
-            break;
-        case J_OBJ_FIRST:
-            if (is_ws(c)) { p++; continue; }
-            if (c == '}') ev = close_container(j, 1);
-            else if (c == '"') start_string(j, 1);
-            else ev = -2;
-            break;
-        case J_KEY:
-            if (is_ws(c)) { p++; continue; }
-            if (c == '"') start_string(j, 1);
-            else ev = -2;
-            break;
-        case J_COLON:
-            if (is_ws(c)) { p++; continue; }
-            if (c == ':') j->state = J_VALUE;
-            else ev = -2;
-            break;
-        case J_NEXT:
-            if (is_ws(c)) { p++; continue; }
-            if (c == ',') j->state = (j->objects & bit(j->depth)) ? J_KEY : J_VALUE;
-            else if (c == '}') ev = close_container(j, 1);
-            else if (c == ']') ev = close_container(j, 0);
-            else ev = -2;
-            break;
-        case J_DONE:
-            if (is_ws(c)) { p++; continue; }
-            ev = -2;
-            break;
-        case J_STR: {
-            /* Fast path: a run of plain ASCII goes to the sink at once. */
-            const char *run = p;
-            if (j->u8_need == 0) {
-                while (p < end && !str_stop[(unsigned char)*p]) p++;
-                if (p > run) sink_put(j, run, (size_t)(p - run));
-                if (p == end) continue;
-                c = (unsigned char)*p;
-            }
-            if (j->u8_need) {
-                if (c < j->u8_lo || c > j->u8_hi) { ev = -2; break; }
-                j->u8_lo = 0x80;
-                j->u8_hi = 0xBF;
-                j->u8_need--;
-                sink_put(j, (const char *)p, 1);
-            } else if (c == '"') {
-                ev = string_done(j);
-            } else if (c == '\\') {
-                j->state = J_ESC;
-            } else if (c < 0x20) {
-                ev = -2;
-            } else {
-                ev = utf8_lead(j, c);
-                if (ev == -1) sink_put(j, (const char *)p, 1);
-            }
-            break;
-        }
-        case J_ESC:
-            ev = short_escape(j, c);
-            break;
-        case J_HEX: {
-            int v = hex_value(c);
-            if (v < 0) { ev = -2; break; }
-            j->hex = j->hex << 4 | (uint32_t)v;
-            if (++j->hex_n == 4) escape_done(j);
-            break;
-        }
-        case J_SURR_BS:
-            if (c == '\\') { j->state = J_SURR_U; break; }
-            flush_high(j);
-            j->state = J_STR;
-            continue;               /* the byte belongs to the string */
-        case J_SURR_U:
-            if (c == 'u') { j->hex = 0; j->hex_n = 0; j->state = J_HEX; break; }
-            flush_high(j);
-            ev = short_escape(j, c);
-            break;
-        case J_NUM_MINUS:
-            if (c == '0') j->state = J_NUM_ZERO;
-            else if (is_digit(c)) { num_digit(j, c); j->state = J_NUM_INT; }
-            else ev = -2;
-            break;
-        case J_NUM_INT:
-            if (is_digit(c)) {
-                num_digit(j, c);
-                /* tight loop for the rest of the digits */
-                while (++p < end && is_digit((unsigned char)*p))
-                    num_digit(j, (unsigned char)*p);
-                continue;
-            }
-            /* fall through */
-        case J_NUM_ZERO:
-            if (c == '.') { j->num_int = 0; j->state = J_NUM_DOT; break; }
-            if (c == 'e' || c == 'E') { j->num_int = 0; j->state = J_NUM_E; break; }
-            ev = scalar_done(j, GS_JV_NUMBER);
-            if (ev != -1) { *pp = p; return ev; }
-            continue;               /* the byte after the number is re-read */
-        case J_NUM_DOT:
-            if (is_digit(c)) j->state = J_NUM_FRAC;
-            else ev = -2;
-            break;
-        case J_NUM_FRAC:
-            if (is_digit(c)) break;
-            if (c == 'e' || c == 'E') { j->state = J_NUM_E; break; }
-            ev = scalar_done(j, GS_JV_NUMBER);
-            if (ev != -1) { *pp = p; return ev; }
-            continue;
-        case J_NUM_E:
-            if (c == '+' || c == '-') j->state = J_NUM_ESIGN;
-            else if (is_digit(c)) j->state = J_NUM_EXP;
-            else ev = -2;
-            break;
-        case J_NUM_ESIGN:
-            if (is_digit(c)) j->state = J_NUM_EXP;
-            else ev = -2;
-            break;
-        case J_NUM_EXP:
-            if (is_digit(c)) break;
-            ev = scalar_done(j, GS_JV_NUMBER);
-            if (ev != -1) { *pp = p; return ev; }
-            continue;
-        case J_LIT:
-            if (c != (unsigned char)*j->lit) { ev = -2; break; }
-            if (*++j->lit == '\0') ev = scalar_done(j, j->kind);
-            break;
-        case J_DEEP:
-            p = scan_deep(j, p, end);
-            if (p < end && *p == '\n' && j->state == J_DEEP) {
-                *pp = p + 1;
-                j->state = J_ERROR;
-                return line_end(j);
-            }
-            continue;
-        case J_ERROR: {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            if (!nl) { p = end; continue; }
-            *pp = nl + 1;
-            return line_end(j);
-        }
-        }
-        if (ev == -2) {             /* invalid: the offending byte is */
-            j->state = J_ERROR;     /* re-read, so a '\n' still ends */
-            ev = -1;                /* the line */
-            continue;
-        }
-        p++;
-        if (ev != -1) {
-            *pp = p;
-            return ev;
-        }
+resume:
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    switch (j->state) {
+    case J_START:
+        j->too_deep = 0;
+        goto value;
+    case J_VALUE: goto value;
+    case J_ARR_FIRST: goto arr_first;
+    case J_OBJ_FIRST: goto obj_first;
+    case J_KEY: goto key;
+    case J_COLON: goto colon;
+    case J_NEXT: goto next;
+    case J_DONE: goto done;
+    case J_STR: if (j->u8_need == 0) goto str; break;
+    case J_DEEP: goto deep;
+    case J_ERROR: goto error;
+    default: break;
     }
+    /* a rare state: one byte at a time */
+    for (;;) {
+        int consumed;
+        if (c == '\n' && j->state != J_NUM_INT && j->state != J_NUM_ZERO &&
+            j->state != J_NUM_FRAC && j->state != J_NUM_EXP)
+            goto newline;           /* cut off inside an escape or literal */
+        ev = slow_step(j, c, &consumed);
+        if (ev == -2) goto invalid;
+        if (consumed) p++;
+        if (ev >= 0) goto emit;
+        if (j->state < J_ESC && !(j->state == J_STR && j->u8_need)) goto resume;
+        if (p == end) goto more;
+        c = (unsigned char)*p;
+    }
+
+value:
+    SKIP_WS();
+    switch (c) {
+    case '"':
+        start_string(j, 0);
+        ADVANCE(J_STR, str);
+    case '{':
+    case '[':
+        ev = open_container(j, c == '{');
+        p++;
+        if (ev >= 0) goto emit;
+        goto resume;
+    default:
+        ev = begin_value(j, c);
+        if (ev == -2) goto invalid;
+        p++;
+        goto resume;
+    }
+
+arr_first:
+    SKIP_WS();
+    if (c != ']') goto value;
+    goto close;
+
+obj_first:
+    SKIP_WS();
+    if (c == '}') goto close;
+    /* fall through */
+key:
+    SKIP_WS();
+    if (c != '"') goto invalid;
+    start_string(j, 1);
+    ADVANCE(J_STR, str);
+
+colon:
+    SKIP_WS();
+    if (c != ':') goto invalid;
+    ADVANCE(J_VALUE, value);
+
+next:
+    SKIP_WS();
+    if (c == ',') {
+        if (j->objects & bit(j->depth)) ADVANCE(J_KEY, key);
+        ADVANCE(J_VALUE, value);
+    }
+    if (c != '}' && c != ']') goto invalid;
+    /* fall through */
+close:
+    ev = close_container(j, c == '}');
+    if (ev == -2) goto invalid;
+    p++;
+    if (ev >= 0) goto emit;
+    goto resume;
+
+done:
+    SKIP_WS();
+    goto invalid;
+
+str: {
+    /* Fast path: a run of plain ASCII goes to the sink at once. */
+    size_t run = plain_run((const unsigned char *)p, (size_t)(end - p), 0);
+    if (run) sink_put(j, p, run);
+    p += run;
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    if (c == '"') {
+        ev = string_done(j);
+        p++;
+        if (ev >= 0) goto emit;
+        goto resume;
+    }
+    if (c == '\\') ADVANCE(J_ESC, resume_byte);
+    if (c < 0x20) goto invalid;
+    if (utf8_lead(j, c) == -2) goto invalid;
+    sink_put(j, (const char *)p, 1);
+    p++;
+    goto resume;
+}
+
+resume_byte:                        /* c is already loaded */
+    goto resume;
+
+deep:
+    p = scan_deep(j, p, end);
+    if (p < end && *p == '\n' && j->state == J_DEEP) {
+        j->state = J_ERROR;
+        goto newline;
+    }
+    goto resume;
+
+invalid:                            /* the offending byte is read again, */
+    j->state = J_ERROR;             /* so a '\n' still ends the line */
+error: {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl) { p = end; goto more; }
+    p = nl;
+}
+newline:
+    *pp = p + 1;
+    return line_end(j);
+
+emit:
+    *pp = p;
+    return ev;
+
+more:
     *pp = p;
     return GS_JSON_MORE;
 }
@@ -554,12 +646,10 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
     const unsigned char *end = s + n;
     *d++ = '"';
     while (s < end) {
-        const unsigned char *run = s;
-        while (s < end && !str_stop[*s] && *s != 0x7F) s++;
-        if (s > run) {
-            memcpy(d, run, (size_t)(s - run));
-            d += s - run;
-        }
+        size_t run = plain_run(s, (size_t)(end - s), 1);
+        memcpy(d, s, run);
+        d += run;
+        s += run;
         if (s == end) break;
         if (*s < 0x80) {
             unsigned char c = *s++;
@@ -591,13 +681,29 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
     return d;
 }
 
+static const char two_digits[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 char *gs_json_put_u64(char *d, uint64_t v)
 {
     char tmp[20];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (n) *d++ = tmp[--n];
-    return d;
+    int n = 20;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        tmp[--n] = two_digits[2 * r + 1];
+        tmp[--n] = two_digits[2 * r];
+    }
+    if (v >= 10) {
+        tmp[--n] = two_digits[2 * v + 1];
+        tmp[--n] = two_digits[2 * v];
+    } else {
+        tmp[--n] = (char)('0' + v);
+    }
+    memcpy(d, tmp + n, (size_t)(20 - n));
+    return d + (20 - n);
 }
 
 char *gs_json_put_int(char *d, int neg, uint64_t mag)
