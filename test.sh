@@ -90,6 +90,12 @@ if [ -f tests/robust.py ]; then
     [ -n "$SANBIN" ] && collect "robust (asan):" python3 tests/robust.py "$SANBIN"
 fi
 
+# ------------------------------------------- the README's example session
+check "README example session" run_case ./grpcstream examples/session.jsonl examples/session.out
+EMB="-DGS_MAX_STREAMS=8 -DGS_MAX_VALUE=256 -DGS_LOG_RING=8192 -DGS_OUT_BATCH=4096"
+check "embedded build ($EMB)" gcc $WARN -O2 $EMB -o "$B/grpcstream-small" grpcstream.c json.c
+check "embedded build serves the example session" run_case "$B/grpcstream-small" examples/session.jsonl examples/session.out
+
 # ----------------------------------------------------------- vendoring
 if [ -f examples/counter.c ]; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
