@@ -158,6 +158,7 @@ static void stream_free(gs_node *n, gs_stream *s)
 {
     if (s->queued == 1) queue_remove(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
     if (s->queued == 2) queue_remove(n->runq, &n->runq_head, &n->runq_len, s->self);
+    if (s->deadline) n->deadlines--;
     if (s->id) {
         int16_t *link = &n->buckets[bucket_of(s->id)];
         while (*link != s->self) link = &n->streams[*link].next_in_bucket;
@@ -651,7 +652,7 @@ enum { C_REQUEST = 1, C_DATA = 2 };
 enum { V_ABSENT, V_OK, V_NOT_STRING, V_LONG };
 /* Where the value of the member just read goes. */
 enum { T_SKIP, T_SRC, T_DEST, T_BODY, T_TYPE, T_MSG_ID, T_NODE_ID, T_STREAM_ID,
-       T_SERVICE, T_METHOD, T_REQUEST, T_DATA, T_CAPTURE };
+       T_SERVICE, T_METHOD, T_TIMEOUT, T_REQUEST, T_DATA, T_CAPTURE };
 
 enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL,
        M_STATE, M_CALL, M_UNKNOWN };
@@ -681,6 +682,7 @@ static void reset_body(gs_node *n)
     l->body_kind = 0;
     l->msg_id_state = V_ABSENT;
     l->msg_id.has = 0;
+    l->timeout_state = V_ABSENT;
     l->type.state = l->service.state = l->method.state = V_ABSENT;
     l->node_id.state = l->stream_id.state = V_ABSENT;
     reset_payload(n, C_REQUEST);
@@ -725,6 +727,7 @@ static void on_member(gs_node *n)
         else if (key_is(j, "stream_id")) { t = T_STREAM_ID; want_id(j, &l->stream_id); }
         else if (key_is(j, "service")) { t = T_SERVICE; want_name(j, &l->service); }
         else if (key_is(j, "method")) { t = T_METHOD; want_name(j, &l->method); }
+        else if (key_is(j, "timeout_ms")) { t = T_TIMEOUT; gs_json_want(j, NULL, 0); }
         else if (key_is(j, "request")) { t = T_REQUEST; reset_payload(n, C_REQUEST); gs_json_want(j, NULL, 0); }
         else if (key_is(j, "data")) { t = T_DATA; reset_payload(n, C_DATA); gs_json_want(j, NULL, 0); }
         break;
@@ -802,6 +805,11 @@ static void on_value(gs_node *n)
     case T_STREAM_ID: store_id(j, &l->stream_id); break;
     case T_SERVICE: store_name(j, &l->service); break;
     case T_METHOD: store_name(j, &l->method); break;
+    case T_TIMEOUT:
+        l->timeout_state = j->kind == GS_JV_NUMBER && j->num_int && !j->num_big &&
+                           !j->num_neg && j->num_mag > 0 ? V_OK : V_NOT_STRING;
+        l->timeout_ms = j->num_mag;
+        break;
     case T_REQUEST:
     case T_DATA:
         l->payload_kind[t == T_REQUEST ? C_REQUEST : C_DATA] = j->kind;
@@ -1048,6 +1056,8 @@ static int admit_call(gs_node *n, int type, gs_kind kind, gs_msg *req)
     if (mi < 0) status = GS_UNIMPLEMENTED;
     else if (n->scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = "nesting deeper than 64";
     else if (kind != GS_BIDI_STREAMING) status = decode_payload(n, (unsigned)mi, C_REQUEST, req, &why);
+    if (status == GS_OK && kind != GS_UNARY && n->line.timeout_state == V_NOT_STRING)
+        status = GS_INVALID_ARGUMENT, why = "timeout_ms must be a positive integer";
     if (status == GS_OK && n->free_head < 0) status = GS_RESOURCE_EXHAUSTED, why = "all stream slots are busy";
     if (status == GS_OK) return mi;
     call_failed(n, type, status, why);
@@ -1059,6 +1069,8 @@ static gs_stream *start_stream(gs_node *n, unsigned mi)
     gs_stream *s = stream_alloc(n, n->methods[mi]);
     gs_line *l = &n->line;
     s->opened_by = l->msg_id;
+    s->deadline = l->timeout_state == V_OK ? n->now_ms + l->timeout_ms : 0;
+    if (s->deadline) n->deadlines++;
     s->owner_len = l->src.len;
     memcpy(s->owner, l->src.buf, l->src.len);
     return s;
@@ -1225,6 +1237,8 @@ void gs_init(gs_node *n)
     n->ncaps = n->nstring_caps = 0;
     n->urgent_head = n->urgent_len = n->runq_head = n->runq_len = 0;
     n->out_len = 0;
+    n->now_ms = 0;
+    n->deadlines = 0;
     gs_json_reset(&n->scan);
     streams_init(n);
     log_init(&n->log);
@@ -1234,6 +1248,29 @@ void gs_init(gs_node *n)
     reset_line(n);
 }
 
+void gs_tick(gs_node *n, uint64_t now_ms)
+{
+    int i;
+    n->now_ms = now_ms;
+    for (i = 0; n->deadlines && i < GS_MAX_STREAMS && out_room(n); i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state != GS_FREE && s->deadline && s->deadline <= now_ms)
+            end_stream(n, s, NULL, GS_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
+}
+
+int64_t gs_timeout(const gs_node *n)
+{
+    uint64_t first = 0;
+    int i;
+    if (!n->deadlines) return -1;
+    for (i = 0; i < GS_MAX_STREAMS; i++) {
+        const gs_stream *s = &n->streams[i];
+        if (s->state != GS_FREE && s->deadline && (!first || s->deadline < first)) first = s->deadline;
+    }
+    return first <= n->now_ms ? 0 : (int64_t)(first - n->now_ms);
+}
+
 size_t gs_feed(gs_node *n, const char *in, size_t len)
 {
     const char *p = in, *end = in + len;
@@ -1241,7 +1278,11 @@ size_t gs_feed(gs_node *n, const char *in, size_t len)
         switch (gs_json_next(&n->scan, &p, end)) {
         case GS_JSON_MEMBER: on_member(n); break;
         case GS_JSON_VALUE: on_value(n); break;
-        case GS_JSON_LINE: on_line(n); reset_line(n); break;
+        case GS_JSON_LINE:
+            on_line(n);
+            reset_line(n);
+            if (n->runq_len) gs_pump(n);    /* long streams go on between lines */
+            break;
         default: break;
         }
     }
@@ -1281,6 +1322,7 @@ void gs_set_diagnostic(void (*fn)(const char *)) { gs_diag = fn ? fn : diagnose;
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static gs_node node;
@@ -1296,6 +1338,13 @@ static void stderr_line(const char *what)
     memcpy(buf + 12, what, n);
     buf[12 + n] = '\n';
     if (write(2, buf, 13 + n) < 0) { /* nothing more to do */ }
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void restore_flags(void)
@@ -1353,15 +1402,19 @@ int main(int argc, char **argv)
     for (;;) {
         struct pollfd fds[2];
         int busy, timeout, nfds = 0;
+        int64_t next_deadline;
 
+        gs_tick(&node, monotonic_ms());
         if (in_off < in_len) in_off += gs_feed(&node, inbuf + in_off, in_len - in_off);
         if (in_eof && in_off == in_len && !ended) ended = gs_feed_end(&node);
         busy = gs_pump(&node);
         gs_output(&node, &pending);
-        if (ended && !busy && !pending) break;
+        next_deadline = gs_timeout(&node);
+        /* At end of input, calls with a deadline still get their end. */
+        if (ended && !busy && !pending && next_deadline < 0) break;
 
         /* Work that needs no I/O goes on; output waits for a full batch. */
-        timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0 : -1;
+        timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0 : (int)next_deadline;
         if (pending && (timeout < 0 || gs_output_full(&node))) flush_some();
         gs_output(&node, &pending);
 
@@ -1373,6 +1426,10 @@ int main(int argc, char **argv)
             fds[nfds].fd = 1;
             fds[nfds++].events = POLLOUT;
             if (gs_output_full(&node)) timeout = -1;   /* must drain first */
+        }
+        if (!nfds && timeout > 0) {     /* only a deadline to wait for */
+            poll(NULL, 0, timeout);
+            continue;
         }
         if (!nfds) continue;            /* nothing to wait for: re-check */
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) break;

@@ -198,6 +198,16 @@ void gs_set_diagnostic(void (*fn)(const char *what));
  * soon), 0 if every stream is waiting or done. */
 int gs_pump(gs_node *node);
 
+/* gs_tick gives the node the time (milliseconds on any monotonic clock)
+ * and ends every call whose deadline (timeout_ms) has passed with
+ * DEADLINE_EXCEEDED, as output room allows. Call it before gs_feed and
+ * whenever gs_timeout's wait is over. */
+void gs_tick(gs_node *node, uint64_t now_ms);
+
+/* gs_timeout returns the milliseconds until the next deadline, 0 if one
+ * is due, or -1 if no call has a deadline (sleep until input arrives). */
+int64_t gs_timeout(const gs_node *node);
+
 /* gs_output returns the bytes produced so far and sets *n to their count. */
 const char *gs_output(gs_node *node, size_t *n);
 
@@ -280,6 +290,7 @@ struct gs_stream {
     uint8_t state, follows, waiting, queued;
     uint16_t budget;                /* next() calls left in this turn */
     uint64_t id;                    /* 0: a plain server stream, no id */
+    uint64_t deadline;              /* gs_tick time it ends at; 0: none */
     uint64_t count;
     gs_reply_to opened_by;
     size_t owner_len;
@@ -307,6 +318,8 @@ typedef struct {                    /* what a line said, as far as needed */
     uint8_t top_kind, body_kind, payload_kind[3], msg_id_state;
     uint8_t target, type_id;        /* where the next value goes; the type */
     uint32_t payload_gen[3];        /* bumped when a payload starts anew */
+    uint8_t timeout_state;
+    uint64_t timeout_ms;
     gs_reply_to msg_id;
     gs_idbuf src, dest, node_id, stream_id;
     gs_namebuf type, service, method;
@@ -324,6 +337,8 @@ struct gs_node {
     size_t id_json_len;
     char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
     uint64_t next_msg_id, last_stream_id;
+    uint64_t now_ms;                    /* the caller's clock (gs_tick) */
+    unsigned deadlines;                 /* live streams with a deadline */
 
     const gs_method *methods[GS_MAX_METHODS];
     uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];

@@ -11,10 +11,9 @@ differential testing: feed the same input to `grpcstream` and to
 and compare stdout byte for byte. Standard library only.
 
 What it does not model (yet):
-- `timeout_ms` deadlines (the field is ignored like any unknown field) and
-  `--log FILE`. Deadlines fit in later: each Stream has a `deadline` slot, and
-  `Node.handle_line` is where expired streams would be ended before a line
-  is handled.
+- `--log FILE`.
+- Clocks: deadlines all fire at end of input, in order of timeout_ms (see
+  Node.expire_deadlines), so cases must leave them that order.
 - Timing. Every stream is produced to its end at once, so a plain WatchLogs
   (or a follow backlog) of more than 64 messages is written before the next
   line is handled; the C node may interleave later replies into such a
@@ -60,6 +59,8 @@ TEXT_BAD_NODE_ID = "node_id must be a string"
 TEXT_LONG_NODE_ID = "node_id longer than 255 bytes"
 TEXT_BAD_STREAM_ID = "stream_id must be a string"
 TEXT_TOO_DEEP = "nesting deeper than 64"
+TEXT_BAD_TIMEOUT = "timeout_ms must be a positive integer"
+TEXT_DEADLINE = "deadline exceeded"
 TEXT_UNKNOWN_STREAM = "unknown stream"
 TEXT_HALF_CLOSED = "stream is half-closed"
 TEXT_CLOSED = "stream is closed"
@@ -525,6 +526,10 @@ class Node:
         args = {}
         if schema is not None:
             args = decode_message(req.body.get(payload_name), schema, payload_name)
+        if kind in (SERVER_STREAMING, BIDI_STREAMING) and "timeout_ms" in req.body:
+            t = req.body["timeout_ms"]
+            if isinstance(t, bool) or not isinstance(t, int) or not 0 < t <= UINT64_MAX:
+                raise CallFailure("INVALID_ARGUMENT", TEXT_BAD_TIMEOUT)
         if needs_slot and self.live_streams() >= self.max_streams:
             raise CallFailure("RESOURCE_EXHAUSTED", TEXT_SLOTS_BUSY)
         return args
@@ -547,6 +552,7 @@ class Node:
         stream_id = "s%d" % self.next_stream
         self.next_stream += 1
         stream = Stream(stream_id, kind, req.src, req.msg_id, **options)
+        stream.deadline = req.body.get("timeout_ms")
         self.streams[stream_id] = stream
         return stream
 
@@ -687,6 +693,17 @@ class Node:
             return None
         return stream
 
+    def expire_deadlines(self):
+        """At end of input the node waits for every pending deadline. The
+        model has no clock: all lines count as arriving at once, so calls
+        end in order of timeout_ms, then of opening."""
+        live = [s for s in self.streams.values()
+                if s.state != CLOSED and s.deadline is not None]
+        for stream in sorted(live, key=lambda s: (s.deadline, int(s.id[1:]))):
+            stream.state = CLOSED
+            self.push(stream, "grpc_stream_end",
+                      end_fields(None, "DEADLINE_EXCEEDED", stream.count, TEXT_DEADLINE))
+
     def refuse_too_deep(self, req):
         if req.too_deep:
             self.error(req, MALFORMED, TEXT_TOO_DEEP)
@@ -710,6 +727,7 @@ def main(argv=None):
     node = Node(args.max_streams, stdout.write, diag)
     for raw in sys.stdin.buffer.read().split(b"\n"):
         node.handle_line(raw)
+    node.expire_deadlines()
     stdout.flush()
     return 0
 
