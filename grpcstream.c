@@ -182,6 +182,10 @@ char *gs_scratch(gs_node *n, size_t size)
 /* Output: replies in json.dumps form, appended to n->out                  */
 /* ===================================================================== */
 
+/* Where lines the node cannot answer are reported (gs_set_diagnostic). */
+static void diag_default(const char *what) { (void)what; }
+static void (*gs_diag)(const char *) = diag_default;
+
 /* Every reply is written whole into room checked beforehand. */
 static int out_room(const gs_node *n) { return GS_OUT_SIZE - n->out_len >= GS_REPLY_MAX; }
 
@@ -341,7 +345,7 @@ static void write_open_ok(gs_node *n, const gs_addr *a, const char *type, uint64
 #define WRAP 0xFFFFFFFFu
 #define ENTRY_HEAD 8u
 
-typedef struct { uint64_t seq, pos; } log_cursor;
+typedef struct { uint64_t seq, pos, gen; } log_cursor;
 
 static size_t pad8(size_t x) { return (x + 7) & ~(size_t)7; }
 
@@ -370,7 +374,7 @@ static void drop_oldest(gs_log *l)
 }
 
 /* Appends an entry; returns its seq, or 0 if it can never fit. */
-static uint64_t log_append(gs_log *l, gs_str level, gs_str msg)
+static uint64_t ring_append(gs_log *l, gs_str level, gs_str msg)
 {
     uint64_t need = ENTRY_HEAD + pad8(level.n + msg.n);
     uint64_t room_to_end = GS_LOG_RING - l->head % GS_LOG_RING;
@@ -395,7 +399,7 @@ static uint64_t log_append(gs_log *l, gs_str level, gs_str msg)
 
 /* Reads the entry at c (or the oldest kept, if c's was dropped) and moves
  * c past it. Returns 0 at the end of the log. */
-static int log_read(const gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
+static int ring_read(const gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
 {
     uint32_t ll, ml;
     const char *e;
@@ -435,8 +439,300 @@ static void log_init(gs_log *l)
         gs_str level, msg;
         level.p = sample_log[i][0]; level.n = strlen(level.p);
         msg.p = sample_log[i][1]; msg.n = strlen(msg.p);
-        log_append(l, level, msg);
+        ring_append(l, level, msg);
     }
+    l->fd = -1;
+    l->gen = l->checked_ms = 0;
+}
+
+#ifndef GS_NO_FILE_LOG
+/* ----- the log as a file (--log FILE) -------------------------------- */
+
+/* The file is read in place through one fixed window; a stream holds only
+ * its cursor (offset, entry number, file generation). `known` is the end
+ * of the last complete line scanned: entries are counted and bad lines
+ * reported once, as the file grows. A truncated or replaced file starts a
+ * new generation, read again from its start. */
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Loads bytes at pos into the window; returns how many are there. */
+static size_t window_at(gs_log *l, uint64_t pos, size_t want)
+{
+    ssize_t r;
+    if (pos >= l->win_off && pos - l->win_off < l->win_len &&
+        l->win_off + l->win_len - pos >= want)
+        return (size_t)(l->win_off + l->win_len - pos);
+    r = pread(l->fd, l->win, want, (off_t)pos);
+    l->win_off = pos;
+    l->win_len = r > 0 ? (size_t)r : 0;
+    return l->win_len;
+}
+
+/* The complete line at pos (without '\n'): 1, or 0 if it is longer than
+ * the window (*len is then how far to skip) or not complete. */
+static int line_at(gs_log *l, uint64_t pos, const char **line, size_t *len)
+{
+    const size_t first = sizeof l->win < 65536 ? sizeof l->win : 65536;
+    size_t avail = window_at(l, pos, first), skip = 0;
+    const char *p = l->win + (pos - l->win_off);
+    const char *nl = memchr(p, '\n', avail);
+    if (!nl && avail >= first && avail < sizeof l->win) {
+        avail = window_at(l, pos, sizeof l->win);
+        p = l->win + (pos - l->win_off);
+        nl = memchr(p, '\n', avail);
+    }
+    if (nl) {
+        *line = p;
+        *len = (size_t)(nl - p);
+        return 1;
+    }
+    while (avail == sizeof l->win) {    /* too long: find where it ends */
+        skip += avail;
+        avail = window_at(l, pos + skip, sizeof l->win);
+        nl = memchr(l->win, '\n', avail);
+        if (nl) { *len = skip + (size_t)(nl - l->win); return 0; }
+    }
+    *len = 0;
+    return 0;
+}
+
+static int valid_utf8(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s, *end = u + n;
+    while (u < end) {
+        unsigned char lo = 0x80, hi = 0xBF;
+        size_t need, i;
+        if (*u < 0x80) { u++; continue; }
+        if (*u >= 0xC2 && *u <= 0xDF) need = 1;
+        else if (*u >= 0xE0 && *u <= 0xEF) need = 2;
+        else if (*u >= 0xF0 && *u <= 0xF4) need = 3;
+        else return 0;
+        if ((size_t)(end - u) <= need) return 0;
+        if (*u == 0xE0) lo = 0xA0;
+        if (*u == 0xED) hi = 0x9F;
+        if (*u == 0xF0) lo = 0x90;
+        if (*u == 0xF4) hi = 0x8F;
+        for (i = 1; i <= need; i++, lo = 0x80, hi = 0xBF)
+            if (u[i] < lo || u[i] > hi) return 0;
+        u += need + 1;
+    }
+    return 1;
+}
+
+/* A line as an entry: `LEVEL message words...` or {"level": L, "msg": M}. */
+static int parse_entry(gs_log *l, const char *line, size_t len, gs_str *level, gs_str *msg)
+{
+    if (len && line[len - 1] == '\r') len--;
+    if (len && line[0] == '{') {
+        gs_json *j = &l->scan;
+        const char *p = line, *end = line + len;
+        int got = 0, which = 0, ev;
+        gs_json_reset(j);
+        for (;;) {
+            ev = gs_json_next(j, &p, end);
+            if (ev == GS_JSON_MORE) {
+                if (p != end) return 0;
+                p = "\n";
+                end = p + 1;
+                continue;
+            }
+            if (ev == GS_JSON_LINE) break;
+            if (ev == GS_JSON_MEMBER && j->depth == 1) {
+                which = j->key_len == 5 && !memcmp(j->key, "level", 5) ? 1
+                      : j->key_len == 3 && !memcmp(j->key, "msg", 3) ? 2 : 0;
+                if (which) gs_json_want(j, which == 1 ? l->level_buf : l->msg_buf, GS_MAX_VALUE);
+            } else if (ev == GS_JSON_VALUE && j->depth > 0 && which) {
+                if (j->kind != GS_JV_STRING || j->str_over) return 0;
+                if (which == 1) { level->p = l->level_buf; level->n = j->str_len; }
+                else { msg->p = l->msg_buf; msg->n = j->str_len; }
+                got |= which;
+                which = 0;
+            }
+        }
+        return j->status == GS_JL_OK && got == 3;
+    } else {
+        const char *sp = memchr(line, ' ', len);
+        size_t ll = sp ? (size_t)(sp - line) : len;
+        if (ll == 0 || ll > GS_MAX_VALUE || len - ll > GS_MAX_VALUE + 1 || !valid_utf8(line, len))
+            return 0;
+        level->p = line;
+        level->n = ll;
+        msg->p = sp ? sp + 1 : line + len;
+        msg->n = sp ? len - ll - 1 : 0;
+        return 1;
+    }
+}
+
+/* Counts the complete lines after `known`, up to `limit` bytes (or the end
+ * of the file), reporting bad ones with their line number. */
+static void file_scan(gs_log *l, uint64_t limit)
+{
+    char what[sizeof l->path + 64];
+    for (;;) {
+        const char *line;
+        size_t len;
+        gs_str level, msg;
+        int whole;
+        if (limit && l->known >= limit) return;
+        whole = line_at(l, l->known, &line, &len);
+        if (!whole && len == 0) return;           /* no complete line yet */
+        l->lines++;
+        if (whole && parse_entry(l, line, len, &level, &msg)) {
+            l->entries++;
+        } else if (whole && (len == 0 || (len == 1 && line[0] == '\r'))) {
+            /* blank lines are not entries */
+        } else {
+            char *d = put_n(what, l->path, strlen(l->path));
+            *d++ = ':';
+            d = gs_json_put_u64(d, l->lines);
+            d = PUT(d, ": bad log line skipped");
+            *d = '\0';
+            gs_diag(what);
+        }
+        l->known += len + 1;
+    }
+}
+
+static void file_restart(gs_log *l)
+{
+    l->gen++;
+    l->known = l->entries = l->lines = 0;
+    l->win_len = 0;
+}
+
+/* tail -F: a new file at the path, or a shorter one, is read anew. */
+static void file_check(gs_log *l)
+{
+    struct stat st;
+    if (stat(l->path, &st) == 0 && (st.st_ino != l->ino || st.st_dev != l->dev)) {
+        int fd = open(l->path, O_RDONLY);
+        if (fd >= 0) {
+            close(l->fd);
+            l->fd = fd;
+            l->ino = st.st_ino;
+            l->dev = st.st_dev;
+            file_restart(l);
+        }
+    } else if (fstat(l->fd, &st) == 0 && (uint64_t)st.st_size < l->known) {
+        file_restart(l);
+    }
+    l->win_len = 0;             /* the file may have changed under the window */
+    file_scan(l, 0);
+}
+
+int gs_log_open(gs_node *n, const char *path)
+{
+    gs_log *l = &n->log;
+    struct stat st;
+    size_t plen = strlen(path);
+    int fd;
+    if (plen >= sizeof l->path) return -1;
+    fd = open(path, O_RDONLY);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    memcpy(l->path, path, plen + 1);
+    l->fd = fd;
+    l->ino = st.st_ino;
+    l->dev = st.st_dev;
+    file_restart(l);
+    file_scan(l, 0);
+    return 0;
+}
+
+/* Appends one line: plain when it reads back the same, else JSON. */
+static uint64_t file_append(gs_log *l, gs_str level, gs_str msg)
+{
+    char *d = l->win;
+    size_t i;
+    int plain = level.n > 0 && valid_utf8(level.p, level.n) && valid_utf8(msg.p, msg.n);
+    off_t end;
+    int fd;
+    for (i = 0; plain && i < level.n; i++) plain = (unsigned char)level.p[i] > ' ' && level.p[i] != '{';
+    for (i = 0; plain && i < msg.n; i++) plain = msg.p[i] != '\n' && msg.p[i] != '\r';
+    if (plain) {
+        d = put_n(put_n(d, level.p, level.n), " ", 1);
+        d = put_n(d, msg.p, msg.n);
+    } else {
+        d = gs_json_put_str(PUT(d, "{\"level\": "), level.p, level.n);
+        d = gs_json_put_str(PUT(d, ", \"msg\": "), msg.p, msg.n);
+        *d++ = '}';
+    }
+    *d++ = '\n';
+    l->win_len = 0;             /* the window held the line being written */
+    fd = open(l->path, O_WRONLY | O_APPEND);
+    if (fd < 0) return 0;
+    if (write(fd, l->win, (size_t)(d - l->win)) != d - l->win) { close(fd); return 0; }
+    end = lseek(fd, 0, SEEK_CUR);
+    close(fd);
+    file_check(l);
+    file_scan(l, (uint64_t)end);
+    return l->entries;
+}
+
+static int file_read(gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
+{
+    if (c->gen != l->gen) {
+        c->gen = l->gen;
+        c->pos = 0;
+        c->seq = 1;
+    }
+    while (c->pos < l->known) {
+        const char *line;
+        size_t len;
+        int whole = line_at(l, c->pos, &line, &len);
+        if (!whole && len == 0) return 0;     /* changed under us: next check */
+        c->pos += len + 1;
+        if (whole && parse_entry(l, line, len, level, msg)) {
+            c->seq++;
+            return 1;
+        }
+    }
+    return 0;
+}
+#endif
+
+/* The log, whichever it is. */
+static uint64_t log_append(gs_log *l, gs_str level, gs_str msg)
+{
+#ifndef GS_NO_FILE_LOG
+    if (l->fd >= 0) return file_append(l, level, msg);
+#endif
+    return ring_append(l, level, msg);
+}
+
+static int log_read(gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
+{
+#ifndef GS_NO_FILE_LOG
+    if (l->fd >= 0) return file_read(l, c, level, msg);
+#endif
+    return ring_read(l, c, level, msg);
+}
+
+static void log_start(const gs_log *l, log_cursor *c)
+{
+    c->seq = l->first_seq;
+    c->pos = l->tail;
+    c->gen = l->gen;
+#ifndef GS_NO_FILE_LOG
+    if (l->fd >= 0) {
+        c->seq = 1;
+        c->pos = 0;
+    }
+#endif
+}
+
+/* The seq the next entry will get. */
+static uint64_t log_next_seq(const gs_log *l)
+{
+#ifndef GS_NO_FILE_LOG
+    if (l->fd >= 0) return l->entries + 1;
+#endif
+    return l->next_seq;
 }
 
 /* WatchLogs: the stream's state is a cursor, where a plain watch stops
@@ -454,12 +750,11 @@ static int watch_start(gs_node *n, gs_stream *s, const gs_msg *req, const char *
 {
     watch_state *w = gs_stream_state(s);
     (void)why;
-    w->cur.seq = n->log.first_seq;
-    w->cur.pos = n->log.tail;
+    log_start(&n->log, &w->cur);
     w->limit = req->v[1].u;
     w->filter_len = req->v[0].s.n;
     memcpy(w->filter, req->v[0].s.p, w->filter_len);
-    w->end_seq = req->v[2].b ? 0 : n->log.next_seq;
+    w->end_seq = req->v[2].b ? 0 : log_next_seq(&n->log);
     if (req->v[2].b) gs_stream_follow(s);
     return GS_OK;
 }
@@ -1144,12 +1439,6 @@ static int type_of(const gs_namebuf *t)
     return M_UNKNOWN;
 }
 
-static void diagnose(const char *what)
-{
-    (void)what;     /* replaced by the stderr hook below when built with main */
-}
-
-static void (*gs_diag)(const char *) = diagnose;
 
 /* A whole line was read: the checks of README "Order of checks". */
 static void on_line(gs_node *n)
@@ -1248,10 +1537,29 @@ void gs_init(gs_node *n)
     reset_line(n);
 }
 
+/* Followers of a file log hear of lines others append within this. */
+#define FILE_CHECK_MS 50
+
+static int has_waiting_follower(const gs_node *n)
+{
+    int i;
+    for (i = 0; i < GS_MAX_STREAMS; i++)
+        if (n->streams[i].state != GS_FREE && n->streams[i].waiting) return 1;
+    return 0;
+}
+
 void gs_tick(gs_node *n, uint64_t now_ms)
 {
     int i;
     n->now_ms = now_ms;
+#ifndef GS_NO_FILE_LOG
+    if (n->log.fd >= 0 && now_ms - n->log.checked_ms >= FILE_CHECK_MS) {
+        uint64_t entries = n->log.entries, gen = n->log.gen;
+        n->log.checked_ms = now_ms;
+        file_check(&n->log);
+        if (n->log.entries != entries || n->log.gen != gen) gs_wake(n, &watch_logs);
+    }
+#endif
     for (i = 0; n->deadlines && i < GS_MAX_STREAMS && out_room(n); i++) {
         gs_stream *s = &n->streams[i];
         if (s->state != GS_FREE && s->deadline && s->deadline <= now_ms)
@@ -1263,7 +1571,10 @@ int64_t gs_timeout(const gs_node *n)
 {
     uint64_t first = 0;
     int i;
-    if (!n->deadlines) return -1;
+#ifndef GS_NO_FILE_LOG
+    if (n->log.fd >= 0 && has_waiting_follower(n)) first = n->log.checked_ms + FILE_CHECK_MS;
+#endif
+    if (!n->deadlines && !first) return -1;
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         const gs_stream *s = &n->streams[i];
         if (s->state != GS_FREE && s->deadline && (!first || s->deadline < first)) first = s->deadline;
@@ -1309,7 +1620,7 @@ void gs_output_done(gs_node *n, size_t len)
 
 int gs_output_full(const gs_node *n) { return n->out_len >= GS_OUT_BATCH; }
 
-void gs_set_diagnostic(void (*fn)(const char *)) { gs_diag = fn ? fn : diagnose; }
+void gs_set_diagnostic(void (*fn)(const char *)) { gs_diag = fn ? fn : diag_default; }
 
 /* ===================================================================== */
 /* main(): a poll() loop over stdin and stdout                            */
@@ -1380,8 +1691,9 @@ static void flush_some(void)
 
 static int usage(void)
 {
-    fputs("usage: grpcstream\n"
-          "  reads JSON lines on stdin, writes replies on stdout (see README.md)\n",
+    fputs("usage: grpcstream [--log FILE]\n"
+          "  reads JSON lines on stdin, writes replies on stdout (see README.md)\n"
+          "  --log FILE  the log LogWatcher serves and Append writes, followed like tail -F\n",
           stderr);
     return 2;
 }
@@ -1391,11 +1703,14 @@ int main(int argc, char **argv)
     size_t in_off = 0, in_len = 0, pending;
     int in_eof = 0, ended = 0;
 
-    if (argc > 1) return usage();
-    (void)argv;
+    if (argc != 1 && !(argc == 3 && strcmp(argv[1], "--log") == 0)) return usage();
     signal(SIGPIPE, SIG_IGN);
     gs_init(&node);
     gs_set_diagnostic(stderr_line);
+    if (argc == 3 && gs_log_open(&node, argv[2]) != 0) {
+        fprintf(stderr, "grpcstream: cannot open log %s: %s\n", argv[2], strerror(errno));
+        return 2;
+    }
     set_nonblocking(0);
     set_nonblocking(1);
 

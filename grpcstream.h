@@ -64,6 +64,8 @@
  * worst, \u00XX), two escaped ids, and the fixed JSON around them. */
 #define GS_REPLY_MAX (2 * 6 * (size_t)GS_MAX_VALUE + 4 * 6 * GS_MAX_ID + 1024)
 #define GS_OUT_SIZE (GS_REPLY_MAX + GS_OUT_BATCH)
+/* The longest log file line: a JSON entry with both fields escaped. */
+#define GS_LOG_LINE_MAX (2 * 6 * (size_t)GS_MAX_VALUE + 64)
 
 /* ===================================================================== */
 /* Status codes: gRPC's own numbers.                                      */
@@ -188,6 +190,11 @@ size_t gs_feed(gs_node *node, const char *in, size_t n);
  * newline is handled. Call it after every byte was consumed; it returns 0
  * (call again) while the output needs draining first, else 1. */
 int gs_feed_end(gs_node *node);
+
+/* gs_log_open makes FILE the log (POSIX hosts; leave it out with
+ * GS_NO_FILE_LOG): read in place, appended to by Append, followed like
+ * tail -F (call gs_tick). Returns 0, or -1 (errno set) if it can't open. */
+int gs_log_open(gs_node *node, const char *path);
 
 /* gs_set_diagnostic sets where the node reports lines it cannot answer
  * (no usable src); the default drops them. */
@@ -326,10 +333,17 @@ typedef struct {                    /* what a line said, as far as needed */
     uint8_t role[GS_MAX_DEPTH + 1]; /* what the object at each depth is */
 } gs_line;
 
-typedef struct {                    /* the in-memory log: a ring of entries */
+typedef struct {                    /* the log: a ring of entries, or a file */
     uint64_t first_seq, next_seq;   /* seq of the oldest / next entry */
     uint64_t tail, head;            /* absolute byte positions */
     union { uint64_t align; char bytes[GS_LOG_RING]; } ring;
+    int fd;                         /* the file (--log), or -1 */
+    uint64_t gen, known, entries, lines, checked_ms, ino, dev, win_off;
+    size_t win_len;
+    gs_json scan;
+    char path[4096];
+    char win[GS_LOG_LINE_MAX];      /* the read window */
+    char level_buf[GS_MAX_VALUE], msg_buf[GS_MAX_VALUE];
 } gs_log;
 
 struct gs_node {
