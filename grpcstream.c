@@ -475,7 +475,7 @@ static size_t window_at(gs_log *l, uint64_t pos, size_t want)
  * the window (*len is then how far to skip) or not complete. */
 static int line_at(gs_log *l, uint64_t pos, const char **line, size_t *len)
 {
-    const size_t first = sizeof l->win < 65536 ? sizeof l->win : 65536;
+    const size_t first = sizeof l->win < 16384 ? sizeof l->win : 16384;
     size_t avail = window_at(l, pos, first), skip = 0;
     const char *p = l->win + (pos - l->win_off);
     const char *nl = memchr(p, '\n', avail);
@@ -1582,6 +1582,11 @@ int64_t gs_timeout(const gs_node *n)
     return first <= n->now_ms ? 0 : (int64_t)(first - n->now_ms);
 }
 
+int gs_idle(const gs_node *n)
+{
+    return !n->deadlines && !n->urgent_len && !n->runq_len;
+}
+
 size_t gs_feed(gs_node *n, const char *in, size_t len)
 {
     const char *p = in, *end = in + len;
@@ -1726,7 +1731,7 @@ int main(int argc, char **argv)
         gs_output(&node, &pending);
         next_deadline = gs_timeout(&node);
         /* At end of input, calls with a deadline still get their end. */
-        if (ended && !busy && !pending && next_deadline < 0) break;
+        if (ended && !busy && !pending && gs_idle(&node)) break;
 
         /* Work that needs no I/O goes on; output waits for a full batch. */
         timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0 : (int)next_deadline;

@@ -215,6 +215,10 @@ void gs_tick(gs_node *node, uint64_t now_ms);
  * is due, or -1 if no call has a deadline (sleep until input arrives). */
 int64_t gs_timeout(const gs_node *node);
 
+/* gs_idle says nothing is left to do unless input comes: no stream can
+ * run and no call waits for its deadline (followers may still wait). */
+int gs_idle(const gs_node *node);
+
 /* gs_output returns the bytes produced so far and sets *n to their count. */
 const char *gs_output(gs_node *node, size_t *n);
 

@@ -96,6 +96,9 @@ EMB="-DGS_MAX_STREAMS=8 -DGS_MAX_VALUE=256 -DGS_LOG_RING=8192 -DGS_OUT_BATCH=409
 check "embedded build ($EMB)" gcc $WARN -O2 $EMB -o "$B/grpcstream-small" grpcstream.c json.c
 check "embedded build serves the example session" run_case "$B/grpcstream-small" examples/session.jsonl examples/session.out
 
+# ------------------------------- --log FILE, fair streams, backpressure
+collect "logfile:" python3 tests/logfile.py ./grpcstream
+
 # ----------------------------------------------------------- vendoring
 if [ -f examples/counter.c ]; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
