@@ -223,10 +223,11 @@ def peak_rss_with_pause(path, count, pause_at=None):
 
 def test_backpressure(tmp, path):
     small = big_log(tmp, 1000)
-    hwm_small, ok_small = peak_rss_with_pause(small, 1000)
-    hwm_big, ok_big = peak_rss_with_pause(path, BIG, pause_at=BIG // 2)
-    print("    peak RSS: 1,000-entry log %d KiB, %d-entry log with a 2 s stall %d KiB"
-          % (hwm_small, BIG, hwm_big))
+    (hwm_small, anon_small, _), ok_small = peak_rss_with_pause(small, 1000)
+    (hwm_big, anon_big, _), ok_big = peak_rss_with_pause(path, BIG, pause_at=BIG // 2)
+    print("    peak RSS (VmHWM, ASLR off): 1,000-entry log %d KiB (anon %d), "
+          "%d-entry log with a 2 s stall %d KiB (anon %d)"
+          % (hwm_small, anon_small, BIG, hwm_big, anon_big))
     check("backpressure: every seq once and in order across a 2 s stall", ok_big and ok_small)
     check("backpressure: peak RSS equal to a 1,000-entry log within 64 KiB",
           abs(hwm_big - hwm_small) <= 64, (hwm_small, hwm_big))
