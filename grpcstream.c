@@ -522,7 +522,8 @@ static int valid_utf8(const char *s, size_t n)
     return 1;
 }
 
-/* A line as an entry: `LEVEL message words...` or {"level": L, "msg": M}. */
+/* A line as an entry: `LEVEL message words...` (a level, one space, the
+ * message) or {"level": L, "msg": M}. */
 static int parse_entry(gs_log *l, const char *line, size_t len, gs_str *level, gs_str *msg)
 {
     if (len && line[len - 1] == '\r') len--;
@@ -556,12 +557,13 @@ static int parse_entry(gs_log *l, const char *line, size_t len, gs_str *level, g
     } else {
         const char *sp = memchr(line, ' ', len);
         size_t ll = sp ? (size_t)(sp - line) : len;
-        if (ll == 0 || ll > GS_MAX_VALUE || len - ll > GS_MAX_VALUE + 1 || !valid_utf8(line, len))
+        if (!sp || ll == 0 || ll > GS_MAX_VALUE || len - ll > GS_MAX_VALUE + 1 ||
+            !valid_utf8(line, len))
             return 0;
         level->p = line;
         level->n = ll;
-        msg->p = sp ? sp + 1 : line + len;
-        msg->n = sp ? len - ll - 1 : 0;
+        msg->p = sp + 1;
+        msg->n = len - ll - 1;
         return 1;
     }
 }

@@ -326,6 +326,8 @@ static int line_end(gs_json *j)
     j->state = J_START;
     j->depth = 0;
     j->want = 1;            /* the top value is always reported */
+    j->sink = NULL;         /* ...but stored nowhere */
+    j->sink_cap = 0;
     j->high = 0;
     return GS_JSON_LINE;
 }
