@@ -458,30 +458,35 @@ static void log_init(gs_log *l)
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Loads bytes at pos into the window; returns how many are there. */
-static size_t window_at(gs_log *l, uint64_t pos, size_t want)
+/* Reads up to `want` bytes at pos into the window; returns the count. */
+static size_t window_read(gs_log *l, uint64_t pos, size_t want)
 {
-    ssize_t r;
-    if (pos >= l->win_off && pos - l->win_off < l->win_len &&
-        l->win_off + l->win_len - pos >= want)
-        return (size_t)(l->win_off + l->win_len - pos);
-    r = pread(l->fd, l->win, want, (off_t)pos);
+    ssize_t r = pread(l->fd, l->win, want, (off_t)pos);
     l->win_off = pos;
     l->win_len = r > 0 ? (size_t)r : 0;
     return l->win_len;
 }
 
-/* The complete line at pos (without '\n'): 1, or 0 if it is longer than
- * the window (*len is then how far to skip) or not complete. */
+/* The complete line at pos (without '\n'): 1, or 0 if it is not complete
+ * (*len 0) or longer than the window (*len: how far to skip). The file is
+ * read only when the window does not already hold the whole line. */
 static int line_at(gs_log *l, uint64_t pos, const char **line, size_t *len)
 {
     const size_t first = sizeof l->win < 16384 ? sizeof l->win : 16384;
-    size_t avail = window_at(l, pos, first), skip = 0;
-    const char *p = l->win + (pos - l->win_off);
-    const char *nl = memchr(p, '\n', avail);
-    if (!nl && avail >= first && avail < sizeof l->win) {
-        avail = window_at(l, pos, sizeof l->win);
+    const char *p = l->win, *nl = NULL;
+    size_t avail = 0, skip = 0;
+    if (pos >= l->win_off && pos < l->win_off + l->win_len) {
         p = l->win + (pos - l->win_off);
+        avail = (size_t)(l->win_off + l->win_len - pos);
+        nl = memchr(p, '\n', avail);
+    }
+    if (!nl) {
+        p = l->win;
+        avail = window_read(l, pos, first);
+        nl = memchr(p, '\n', avail);
+    }
+    if (!nl && avail == first && first < sizeof l->win) {
+        avail = window_read(l, pos, sizeof l->win);
         nl = memchr(p, '\n', avail);
     }
     if (nl) {
@@ -491,7 +496,7 @@ static int line_at(gs_log *l, uint64_t pos, const char **line, size_t *len)
     }
     while (avail == sizeof l->win) {    /* too long: find where it ends */
         skip += avail;
-        avail = window_at(l, pos + skip, sizeof l->win);
+        avail = window_read(l, pos + skip, sizeof l->win);
         nl = memchr(l->win, '\n', avail);
         if (nl) { *len = skip + (size_t)(nl - l->win); return 0; }
     }

@@ -259,7 +259,8 @@ typedef struct {
     /* results */
     uint8_t kind, status, too_deep;
     uint8_t str_over;               /* the string did not fit the sink */
-    size_t str_len;
+    size_t str_len;                 /* bytes in the sink (at most its size);
+                                       without a sink, the decoded length */
     uint8_t num_neg, num_int, num_big;  /* integer? beyond 64 bits? */
     uint64_t num_mag;
     size_t key_len;
@@ -315,7 +316,7 @@ typedef struct {                    /* one JSON payload field, per line */
     const char *name;
     uint8_t type;                   /* gs_type */
     uint8_t kind;                   /* JSON kind seen */
-    uint32_t gen;                   /* payload generation it belongs to */
+    uint64_t gen;                   /* payload generation it belongs to */
     uint8_t over, num_int, num_big, num_neg;
     uint64_t num_mag;
     size_t len;
@@ -328,7 +329,7 @@ typedef struct { size_t len; uint8_t state; char buf[GS_MAX_NAME]; } gs_namebuf;
 typedef struct {                    /* what a line said, as far as needed */
     uint8_t top_kind, body_kind, payload_kind[3], msg_id_state;
     uint8_t target, type_id;        /* where the next value goes; the type */
-    uint32_t payload_gen[3];        /* bumped when a payload starts anew */
+    uint64_t payload_gen[3];        /* bumped when a payload starts anew */
     uint8_t timeout_state;
     uint64_t timeout_ms;
     gs_reply_to msg_id;

@@ -148,6 +148,18 @@ class _Scanner:
                 expect = _VALUE
             elif expect == _VALUE:
                 ch = text[pos:pos + 1]
+                if (ch == "{" or ch == "[") and len(self.stack) == MAX_DEPTH:
+                    # Like the node: beyond depth 64 nothing is validated,
+                    # brackets are only counted (strings skipped).
+                    end = self._skip_deep(pos)
+                    if end is None:
+                        return False
+                    self.max_depth = MAX_DEPTH + 1
+                    self.deep_spans.append((pos, end, ch))
+                    pos = end
+                    self._value_done(NOT_STRING)
+                    expect = _AFTER
+                    continue
                 if ch == "{" or ch == "[":
                     self._open(ch, pos)
                     pos = ws(text, pos + 1).end()
@@ -183,6 +195,28 @@ class _Scanner:
                     self._close(pos)
                 else:
                     return False
+
+    def _skip_deep(self, pos):
+        """End of the over-deep container at pos, or None if cut off."""
+        depth, in_str, esc = 0, False, False
+        for i in range(pos, len(self.text)):
+            ch = self.text[i]
+            if in_str:
+                if esc:
+                    esc = False
+                elif ch == "\\":
+                    esc = True
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch in "[{":
+                depth += 1
+            elif ch in "]}":
+                depth -= 1
+                if depth == 0:
+                    return i + 1
+        return None
 
     def _scalar_end(self, pos):
         m = _NUMBER.match(self.text, pos)
@@ -232,6 +266,14 @@ def _loads(text):
                       parse_constant=_reject_constant)
 
 
+def _first_bad_byte(text, spans):
+    """Position of the first undecodable byte outside the deep spans."""
+    for i, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff" and not any(a <= i < b for a, b, _ in spans):
+            return i
+    return None
+
+
 def _without_deep_containers(text, spans):
     pieces, last = [], 0
     for start, end, kind in spans:
@@ -255,15 +297,18 @@ class Line:
 def parse_line(raw):
     if not raw.strip(b" \t\n\r"):
         return Line("blank")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # The error is at the first bad byte: scan what precedes it.
-        scanner = _Scanner(raw[:err.start].decode("utf-8"))
+    # Bad UTF-8 bytes become lone surrogates U+DC80..U+DCFF (which real
+    # UTF-8 cannot produce); they make the line invalid unless they sit
+    # beyond depth 64, where the node validates nothing.
+    text = raw.decode("utf-8", "surrogateescape")
+    scanner = _Scanner(text)
+    valid = scanner.run()
+    bad = _first_bad_byte(text, scanner.deep_spans)
+    if bad is not None and (not valid or bad < len(text)):
+        scanner = _Scanner(text[:bad])     # what precedes the first bad byte
         scanner.run()
         return Line("invalid", members=scanner.members)
-    scanner = _Scanner(text)
-    if not scanner.run():
+    if not valid:
         _check_loads_rejects(text, scanner)
         return Line("invalid", members=scanner.members)
     too_deep = scanner.max_depth > MAX_DEPTH

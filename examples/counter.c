@@ -1,0 +1,135 @@
+/*
+ * counter.c - grpcstream vendored into a program of its own.
+ *
+ * It registers a server-streaming method Counter/Count beside the built-in
+ * LogWatcher and Chat services and drives the node with a plain blocking
+ * loop: read stdin -> gs_feed -> gs_pump -> write stdout.
+ *
+ * Build and run, from the repository root:
+ *
+ *     cc -std=c99 -DGS_NO_MAIN -I. examples/counter.c grpcstream.c json.c -o build/counter
+ *     build/counter < examples/counter.in        # prints examples/counter.out
+ *
+ * Count takes {"from": uint64, "to": uint64} and streams {"n": k} for
+ * k = from .. to (nothing when from > to), then ends with status OK:
+ *
+ *   > {"src":"c1","dest":"n1","body":{"type":"grpc_server_stream","msg_id":2,
+ *      "service":"Counter","method":"Count","request":{"from":3,"to":5}}}
+ *   < ... "grpc_stream_msg", "in_reply_to": 2, "seq": 1, "data": {"n": 3} ...
+ *   < ... (n 4, n 5), then "grpc_stream_end" with "status": "OK", "count": 3
+ *
+ * The core decodes the request by the descriptor (a negative or non-integer
+ * "from" is INVALID_ARGUMENT before count_start runs) and writes replies.
+ */
+#define _POSIX_C_SOURCE 200809L     /* read, write */
+#include "grpcstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* ----- the service ---------------------------------------------------- */
+
+/* Message types: static field tables (JSON name, protobuf number, type). */
+static const gs_field count_request_fields[] = {
+    { "from", 1, GS_UINT64 }, { "to", 2, GS_UINT64 }
+};
+static const gs_field count_reply_fields[] = { { "n", 1, GS_UINT64 } };
+
+static const gs_desc count_request = { "CountRequest", count_request_fields, 2 };
+static const gs_desc count_reply = { "CountReply", count_reply_fields, 1 };
+
+/* What a Count stream remembers between messages. It lives in the stream's
+ * slot (gs_stream_state), so nothing is allocated. */
+typedef struct {
+    uint64_t next, to;
+    int done;
+} count_state;
+
+typedef char count_state_fits[sizeof(count_state) <= GS_STREAM_STATE ? 1 : -1];
+
+/* start: called once with the decoded request (v[i] is fields[i]). */
+static int count_start(gs_node *node, gs_stream *s, const gs_msg *req, const char **why)
+{
+    count_state *c = gs_stream_state(s);
+    (void)node;
+    (void)why;
+    c->next = req->v[0].u;
+    c->to = req->v[1].u;
+    c->done = c->next > c->to;
+    return GS_OK;
+}
+
+/* next: one message per call (GS_SEND), then a final status ends the stream. */
+static int count_next(gs_node *node, gs_stream *s, gs_msg *out, const char **why)
+{
+    count_state *c = gs_stream_state(s);
+    (void)node;
+    (void)why;
+    if (c->done) return GS_OK;
+    out->v[0].u = c->next;
+    if (c->next == c->to) c->done = 1;      /* no c->next++ past 2^64-1 */
+    else c->next++;
+    return GS_SEND;
+}
+
+static const gs_method count_method = {
+    "Counter", "Count", GS_SERVER_STREAMING, &count_request, &count_reply,
+    NULL, count_start, count_next, NULL
+};
+
+/* ----- the loop ------------------------------------------------------- */
+
+static gs_node node;                /* several MB: static, never on the stack */
+
+/* Writes every byte of output the node has produced. */
+static void flush_output(void)
+{
+    size_t n;
+    const char *out = gs_output(&node, &n);
+    while (n > 0) {
+        ssize_t w = write(1, out, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            perror("counter: write");
+            _exit(1);
+        }
+        gs_output_done(&node, (size_t)w);
+        out = gs_output(&node, &n);
+    }
+}
+
+/* Lets the streams run until none can (Count streams run to their end;
+ * a real server would read input meanwhile: see main() in grpcstream.c). */
+static void run_streams(void)
+{
+    while (gs_pump(&node)) flush_output();
+    flush_output();
+}
+
+int main(void)
+{
+    static char buf[65536];
+    ssize_t got;
+
+    gs_init(&node);                 /* registers LogWatcher and Chat */
+    if (gs_register(&node, &count_method) != 0) {
+        fputs("counter: cannot register Counter/Count\n", stderr);
+        return 1;
+    }
+    for (;;) {
+        size_t used = 0;
+        got = read(0, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        while (used < (size_t)got) {        /* gs_feed stops while output is full */
+            used += gs_feed(&node, buf + used, (size_t)got - used);
+            flush_output();
+        }
+        run_streams();
+    }
+    if (got < 0) perror("counter: read");
+    while (!gs_feed_end(&node)) flush_output();     /* a last line without '\n' */
+    run_streams();
+    return 0;
+}

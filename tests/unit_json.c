@@ -1,0 +1,1039 @@
+/*
+ * unit_json.c - unit tests of the JSON scanner and writer in json.c,
+ * through the gs_json_* API only.
+ *
+ *     cc -std=c99 -DGS_NO_MAIN -I. tests/unit_json.c grpcstream.c json.c -o unit_json
+ *     ./unit_json [WRITER_CHECK]      (run from the repository root)
+ *
+ * WRITER_CHECK is the path of writer_check.py (default
+ * tests/writer_check.py); the writer corpus check is skipped if python3
+ * cannot run it. One line per check: PASS: name, FAIL: name (detail) or
+ * SKIP: name (reason); the exit status is 1 if any check failed.
+ *
+ * Scanner checks record what gs_json_next reports as one string of events
+ * and compare it with the expected string and across ways of cutting the
+ * input (whole, 1 byte at a time, two chunks at every offset):
+ *     M<key>         GS_JSON_MEMBER (key bytes; "+over" if key_over)
+ *     O  A           GS_JSON_VALUE of an object / array (at its start)
+ *     null true false
+ *     N<n>           a number: "-" if num_neg, then num_mag, or FRAC
+ *                    (num_int 0) or BIG (num_big)
+ *     S<len>[bytes]  a string: str_len, then the sink's bytes for a member
+ *                    wanted with a sink ("+over" if str_over); S<len> alone
+ *                    for a top-level string or a member wanted without one
+ *     Lok Lblank Lerr  GS_JSON_LINE by status; "+deep" if too_deep
+ * Bytes print as themselves when printable ASCII (but '%'), else %hh.
+ */
+#define _POSIX_C_SOURCE 200809L     /* mkstemp, popen */
+#include "grpcstream.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+
+static void report(int ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        printf("PASS: %s\n", name);
+    } else {
+        va_list ap;
+        printf("FAIL: %s (", name);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf(")\n");
+        failures++;
+    }
+    fflush(stdout);
+}
+
+/* ===================================================================== */
+/* A growing string                                                       */
+/* ===================================================================== */
+
+typedef struct { char *p; size_t n, cap; } str;
+
+static void sadd(str *s, const char *b, size_t n)
+{
+    if (s->n + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < s->n + n + 1) cap *= 2;
+        s->p = realloc(s->p, cap);
+        if (!s->p) { fputs("out of memory\n", stderr); exit(2); }
+        s->cap = cap;
+    }
+    memcpy(s->p + s->n, b, n);
+    s->n += n;
+    s->p[s->n] = '\0';
+}
+
+static void sfmt(str *s, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    sadd(s, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void sbytes(str *s, const char *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c >= 0x20 && c < 0x7F && c != '%') sadd(s, (const char *)&c, 1);
+        else sfmt(s, "%%%02x", c);
+    }
+}
+
+static void sclear(str *s) { s->n = 0; sadd(s, "", 0); }
+
+/* ===================================================================== */
+/* The event recorder                                                     */
+/* ===================================================================== */
+
+#define CANARY 32
+static char sink[1024 + CANARY];
+
+/* Which members to want: names separated by spaces; "*" wants every
+ * member; "@name" wants it without a sink (the length is still counted). */
+typedef struct {
+    gs_json j;
+    const char *wants;
+    size_t cap;                     /* sink bytes */
+    int pending;                    /* 1: a sink was given, 2: none */
+    int stuck;
+    str *out;
+} rec;
+
+static int wanted_as(const char *wants, const gs_json *j)
+{
+    const char *w = wants;
+    while (w && *w) {
+        const char *e = strchr(w, ' ');
+        size_t n = e ? (size_t)(e - w) : strlen(w);
+        int null_sink = w[0] == '@';
+        const char *name = w + null_sink;
+        size_t len = n - (size_t)null_sink;
+        if ((len == 1 && name[0] == '*') ||
+            (!j->key_over && j->key_len == len && memcmp(j->key, name, len) == 0))
+            return null_sink ? 2 : 1;
+        w = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+static void rec_init(rec *r, const char *wants, size_t cap, str *out)
+{
+    gs_json_reset(&r->j);
+    r->wants = wants;
+    r->cap = cap ? cap : 256;
+    r->pending = 0;
+    r->stuck = 0;
+    r->out = out;
+    sclear(out);
+}
+
+static void record(rec *r, int ev)
+{
+    gs_json *j = &r->j;
+    str *o = r->out;
+    if (o->n) sadd(o, " ", 1);
+    switch (ev) {
+    case GS_JSON_MEMBER:
+        sadd(o, "M", 1);
+        sbytes(o, j->key, j->key_len);
+        if (j->key_over) sadd(o, "+over", 5);
+        r->pending = wanted_as(r->wants, j);
+        if (r->pending == 1) {
+            memset(sink + r->cap, 0xA5, CANARY);
+            gs_json_want(j, sink, r->cap);
+        } else if (r->pending == 2) {
+            gs_json_want(j, NULL, 0);
+        }
+        break;
+    case GS_JSON_VALUE:
+        switch (j->kind) {
+        case GS_JV_NULL: sadd(o, "null", 4); break;
+        case GS_JV_TRUE: sadd(o, "true", 4); break;
+        case GS_JV_FALSE: sadd(o, "false", 5); break;
+        case GS_JV_OBJECT: sadd(o, "O", 1); break;
+        case GS_JV_ARRAY: sadd(o, "A", 1); break;
+        case GS_JV_NUMBER:
+            sadd(o, j->num_neg ? "N-" : "N", j->num_neg ? 2 : 1);
+            if (j->num_big) sadd(o, "BIG", 3);
+            else if (!j->num_int) sadd(o, "FRAC", 4);
+            else sfmt(o, "%" PRIu64, j->num_mag);
+            break;
+        case GS_JV_STRING: {
+            size_t i;
+            sfmt(o, "S%zu", j->str_len);
+            if (r->pending == 1) {
+                sadd(o, "[", 1);
+                sbytes(o, sink, j->str_len < r->cap ? j->str_len : r->cap);
+                sadd(o, "]", 1);
+                for (i = 0; i < CANARY; i++)
+                    if ((unsigned char)sink[r->cap + i] != 0xA5) break;
+                if (i < CANARY) sadd(o, "!SINK-OVERRUN", 13);
+            }
+            if (j->str_over) sadd(o, "+over", 5);
+            break;
+        }
+        default: sfmt(o, "?kind%d", j->kind); break;
+        }
+        r->pending = 0;
+        break;
+    case GS_JSON_LINE: {
+        const char *l = j->status == GS_JL_OK ? "Lok" : j->status == GS_JL_BLANK ? "Lblank" :
+                        j->status == GS_JL_ERROR ? "Lerr" : "L?";
+        sadd(o, l, strlen(l));
+        if (j->too_deep) sadd(o, "+deep", 5);
+        r->pending = 0;
+        break;
+    }
+    default:
+        sfmt(o, "?event%d", ev);
+        break;
+    }
+}
+
+/* Feeds one chunk; every event up to GS_JSON_MORE is recorded. */
+static void rec_feed(rec *r, const char *p, size_t n)
+{
+    const char *end = p + n;
+    int still = 0;
+    while (!r->stuck) {
+        const char *before = p;
+        int ev = gs_json_next(&r->j, &p, end);
+        if (ev == GS_JSON_MORE) {
+            if (p != end) sadd(r->out, " !MORE-BEFORE-END", 17);
+            return;
+        }
+        if (p < before || p > end) { sadd(r->out, " !BAD-POINTER", 13); r->stuck = 1; return; }
+        still = p == before ? still + 1 : 0;
+        if (still > 2) { sadd(r->out, " !STUCK", 7); r->stuck = 1; return; }
+        record(r, ev);
+    }
+}
+
+/* Whole (cut 0), cut in two at `cut`, or 1 byte at a time (cut SIZE_MAX). */
+static void scan(const char *doc, size_t n, size_t cut, const char *wants, size_t cap, str *out)
+{
+    rec r;
+    size_t i;
+    rec_init(&r, wants, cap, out);
+    if (cut == (size_t)-1) {
+        for (i = 0; i < n; i++) rec_feed(&r, doc + i, 1);
+    } else if (cut) {
+        rec_feed(&r, doc, cut);
+        rec_feed(&r, doc + cut, 0);
+        rec_feed(&r, doc + cut, n - cut);
+    } else {
+        rec_feed(&r, doc, n);
+    }
+}
+
+/* Events of the whole document into *whole; returns 1 if every other way
+ * of cutting it gives the same (else describes the first that does not). */
+static int split_same(const char *doc, size_t n, const char *wants, size_t cap,
+                      str *whole, char *why, size_t whylen)
+{
+    str other = { NULL, 0, 0 };
+    size_t cut;
+    int ok = 1;
+    scan(doc, n, 0, wants, cap, whole);
+    for (cut = 1; ok && cut <= n; cut++) {
+        size_t c = cut == n ? (size_t)-1 : cut;
+        scan(doc, n, c, wants, cap, &other);
+        if (other.n != whole->n || memcmp(other.p, whole->p, whole->n) != 0) {
+            if (c == (size_t)-1) snprintf(why, whylen, "1 byte at a time: %.200s", other.p);
+            else snprintf(why, whylen, "cut at %zu: %.200s", c, other.p);
+            ok = 0;
+        }
+    }
+    free(other.p);
+    return ok;
+}
+
+/* ===================================================================== */
+/* Scanner: documents with known events                                   */
+/* ===================================================================== */
+
+#define DOC(s) s, sizeof(s) - 1
+
+typedef struct {
+    const char *name;
+    const char *doc;
+    size_t len;
+    const char *wants;
+    const char *expect;
+} doc_case;
+
+static const doc_case valid_docs[] = {
+    { "scalars wanted",
+      DOC("{\"a\":\"hi\",\"b\":1,\"c\":true,\"d\":false,\"e\":null}\n"), "*",
+      "O Ma S2[hi] Mb N1 Mc true Md false Me null Lok" },
+    { "scalars not wanted",
+      DOC("{\"a\":\"hi\",\"b\":1,\"c\":true,\"d\":false,\"e\":null}\n"), "",
+      "O Ma Mb Mc Md Me Lok" },
+    { "short escapes",
+      DOC("{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}\n"), "s",
+      "O Ms S8[\"\\/%08%0c%0a%0d%09] Lok" },
+    { "\\u escapes, any hex case",
+      DOC("{\"s\":\"\\u0041\\u00e9\\u00E9\\u20ac\\uFFFF\\u0000\\u001f\\u007f\\u002F\"}\n"), "s",
+      "O Ms S15[A%c3%a9%c3%a9%e2%82%ac%ef%bf%bf%00%1f%7f/] Lok" },
+    { "surrogate pairs",
+      DOC("{\"s\":\"\\ud834\\udd1e\",\"t\":\"\\uD83D\\uDE00\",\"u\":\"\\ud800\\udc00\",\"v\":\"\\udbff\\udfff\"}\n"), "*",
+      "O Ms S4[%f0%9d%84%9e] Mt S4[%f0%9f%98%80] Mu S4[%f0%90%80%80] Mv S4[%f4%8f%bf%bf] Lok" },
+    { "lone surrogates kept as WTF-8",
+      DOC("{\"a\":\"\\ud834x\",\"b\":\"\\ud834\",\"c\":\"\\udd1e\",\"d\":\"\\udd1e\\ud834\","
+          "\"e\":\"\\ud834\\ud834\\udd1e\",\"f\":\"\\ud834\\n\",\"g\":\"\\ud834\\u0041\","
+          "\"h\":\"\\ud834\\\\\",\"i\":\"\\ud834\\udd1e\\udd1e\",\"j\":\"\\udbff\\ue000\"}\n"), "*",
+      "O Ma S4[%ed%a0%b4x] Mb S3[%ed%a0%b4] Mc S3[%ed%b4%9e] Md S6[%ed%b4%9e%ed%a0%b4]"
+      " Me S7[%ed%a0%b4%f0%9d%84%9e] Mf S4[%ed%a0%b4%0a] Mg S4[%ed%a0%b4A]"
+      " Mh S4[%ed%a0%b4\\] Mi S7[%f0%9d%84%9e%ed%b4%9e] Mj S6[%ed%af%bf%ee%80%80] Lok" },
+    { "raw UTF-8 at every length boundary, raw DEL",
+      DOC("{\"s\":\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf"
+          "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\x7f\xc3\xa9\xe2\x82\xac\"}\n"), "s",
+      "O Ms S30[%c2%80%df%bf%e0%a0%80%ed%9f%bf%ee%80%80%ef%bf%bf%f0%90%80%80%f4%8f%bf%bf%7f%c3%a9%e2%82%ac] Lok" },
+    { "numbers",
+      DOC("{\"a\":0,\"b\":-0,\"c\":18446744073709551615,\"d\":18446744073709551616,"
+          "\"e\":-9223372036854775808,\"f\":1.5,\"g\":1e3,\"h\":-1.5e-3,\"i\":1E+2,"
+          "\"j\":0.0,\"k\":123456789012345678901234567890,\"l\":-18446744073709551616,"
+          "\"m\":9223372036854775807,\"n\":-18446744073709551615,\"o\":99999999999999999999,"
+          "\"p\":1844674407370955162,\"q\":0e0,\"r\":-0.0e-0}\n"), "*",
+      "O Ma N0 Mb N-0 Mc N18446744073709551615 Md NBIG Me N-9223372036854775808 Mf NFRAC"
+      " Mg NFRAC Mh N-FRAC Mi NFRAC Mj NFRAC Mk NBIG Ml N-BIG Mm N9223372036854775807"
+      " Mn N-18446744073709551615 Mo NBIG Mp N1844674407370955162 Mq NFRAC Mr N-FRAC Lok" },
+    { "top-level values, numbers ended by every delimiter",
+      DOC("0\n-0\n18446744073709551616\n1.5\n 7 \n[1,-2 ,3]\n{\"a\":4}\n{\"a\":5 }\n"
+          "{\"a\":6\t}\n[\"x\"]\n\"str\"\ntrue\nfalse\nnull\n{}\n[]\n12\r\n"), "a",
+      "N0 Lok N-0 Lok NBIG Lok NFRAC Lok N7 Lok A Lok O Ma N4 Lok O Ma N5 Lok O Ma N6 Lok"
+      " A Lok S3 Lok true Lok false Lok null Lok O Lok A Lok N12 Lok" },
+    { "nested: wanted objects are entered, arrays and others skipped",
+      DOC("{\"o\":{\"x\":1,\"y\":[1,{\"z\":2}],\"w\":{\"q\":3}},\"p\":[{\"r\":1}],\"s\":2}\n"),
+      "o x y p s",
+      "O Mo O Mx N1 My A Mw Mp A Ms N2 Lok" },
+    { "whitespace everywhere, CRLF",
+      DOC(" \t{ \"a\" : 1 , \"b\" :[ ] ,\"c\":{ } ,\"d\" :\r\"e\"\t} \r\n\r\n\t\r\n"), "a b c d",
+      "O Ma N1 Mb A Mc O Md S1[e] Lok Lblank Lblank" },
+    { "blank lines",
+      DOC("\n\n  \n\t\r\n{\"a\":1}\n\n"), "",
+      "Lblank Lblank Lblank Lblank O Ma Lok Lblank" },
+    { "member names: escaped, 32 bytes, 33 bytes, empty, non-ASCII",
+      DOC("{\"\\u0061\":1,\"abcdefghijklmnopqrstuvwxyz012345\":2,"
+          "\"abcdefghijklmnopqrstuvwxyz0123456\":3,\"\":4,\"\\u00e9\":5,\"\xc3\xa9\":6}\n"), "*",
+      "O Ma N1 Mabcdefghijklmnopqrstuvwxyz012345 N2 M+over N3 M N4 M%c3%a9 N5 M%c3%a9 N6 Lok" },
+    { "duplicate members are each reported",
+      DOC("{\"a\":1,\"a\":\"x\",\"a\":{\"a\":null}}\n"), "a",
+      "O Ma N1 Ma S1[x] Ma O Ma null Lok" },
+    { "brackets and quotes inside strings",
+      DOC("{\"a\":\"[{]}\\\"\",\"b\":\"x,y:z\",\"c\":[\"]\",\"\\\"]\"],\"d\":1}\n"), "b d",
+      "O Ma Mb S5[x,y:z] Mc Md N1 Lok" },
+    { "a member wanted without a sink counts its length",
+      DOC("{\"a\":\"h\\u00e9llo\\ud834\\udd1e\"}\n"), "@a",
+      "O Ma S10 Lok" },
+    { "a string longer than the sink",
+      DOC("{\"a\":\"0123456789abcdefXYZ\",\"b\":\"\\u20ac\\u20ac\\u20ac\\u20ac\\u20ac\\u20ac\"}\n"), "a b",
+      "" /* checked with a 16-byte sink below */ },
+};
+
+/* Invalid lines: each is followed by "\n" and a valid line, which must be
+ * reported normally: the events end in "Lerr O Mok N1 Lok". */
+static const doc_case invalid_docs[] = {
+    { "trailing comma in object", DOC("{\"a\":1,}"), NULL, NULL },
+    { "trailing comma in array", DOC("[1,]"), NULL, NULL },
+    { "missing colon", DOC("{\"a\" 1}"), NULL, NULL },
+    { "missing value", DOC("{\"a\":}"), NULL, NULL },
+    { "missing comma", DOC("{\"a\":1 \"b\":2}"), NULL, NULL },
+    { "comma before first member", DOC("{,\"a\":1}"), NULL, NULL },
+    { "bad escape \\x", DOC("{\"a\":\"\\x41\"}"), NULL, NULL },
+    { "bad escape \\U", DOC("{\"a\":\"\\U0041\"}"), NULL, NULL },
+    { "bad escape \\'", DOC("{\"a\":\"\\'\"}"), NULL, NULL },
+    { "bad hex digit", DOC("{\"a\":\"\\u12G4\"}"), NULL, NULL },
+    { "short \\u escape", DOC("{\"a\":\"\\u12\"}"), NULL, NULL },
+    { "bad hex after a high surrogate", DOC("{\"a\":\"\\ud834\\uZZZZ\"}"), NULL, NULL },
+    { "bad escape after a high surrogate", DOC("{\"a\":\"\\ud834\\x\"}"), NULL, NULL },
+    { "raw tab in string", DOC("{\"a\":\"x\ty\"}"), NULL, NULL },
+    { "raw CR in string", DOC("{\"a\":\"x\ry\"}"), NULL, NULL },
+    { "raw 0x01 in string", DOC("{\"a\":\"x\x01y\"}"), NULL, NULL },
+    { "raw 0x1f in string", DOC("{\"a\":\"x\x1fy\"}"), NULL, NULL },
+    { "raw NUL in string", DOC("{\"a\":\"x\0y\"}"), NULL, NULL },
+    { "raw control in member name", DOC("{\"a\x01\":1}"), NULL, NULL },
+    { "NUL between tokens", DOC("{\"a\":1,\0\"b\":2}"), NULL, NULL },
+    { "NUL alone", DOC("\0"), NULL, NULL },
+    { "UTF-8 overlong C0 80", DOC("{\"a\":\"\xc0\x80\"}"), NULL, NULL },
+    { "UTF-8 overlong C1 BF", DOC("{\"a\":\"\xc1\xbf\"}"), NULL, NULL },
+    { "UTF-8 overlong E0 80 80", DOC("{\"a\":\"\xe0\x80\x80\"}"), NULL, NULL },
+    { "UTF-8 overlong E0 9F BF", DOC("{\"a\":\"\xe0\x9f\xbf\"}"), NULL, NULL },
+    { "UTF-8 overlong F0 8F BF BF", DOC("{\"a\":\"\xf0\x8f\xbf\xbf\"}"), NULL, NULL },
+    { "UTF-8 surrogate ED A0 80", DOC("{\"a\":\"\xed\xa0\x80\"}"), NULL, NULL },
+    { "UTF-8 surrogate ED BF BF", DOC("{\"a\":\"\xed\xbf\xbf\"}"), NULL, NULL },
+    { "UTF-8 CESU pair", DOC("{\"a\":\"\xed\xa0\xb4\xed\xb4\x9e\"}"), NULL, NULL },
+    { "UTF-8 F4 90 80 80 above U+10FFFF", DOC("{\"a\":\"\xf4\x90\x80\x80\"}"), NULL, NULL },
+    { "UTF-8 F5 lead", DOC("{\"a\":\"\xf5\x80\x80\x80\"}"), NULL, NULL },
+    { "UTF-8 F8 5-byte lead", DOC("{\"a\":\"\xf8\x88\x80\x80\x80\"}"), NULL, NULL },
+    { "UTF-8 FE", DOC("{\"a\":\"\xfe\"}"), NULL, NULL },
+    { "UTF-8 FF", DOC("{\"a\":\"\xff\"}"), NULL, NULL },
+    { "UTF-8 lone continuation 80", DOC("{\"a\":\"x\x80y\"}"), NULL, NULL },
+    { "UTF-8 lone continuation BF", DOC("{\"a\":\"\xbf\"}"), NULL, NULL },
+    { "UTF-8 2-byte truncated before quote", DOC("{\"a\":\"\xc3\"}"), NULL, NULL },
+    { "UTF-8 3-byte truncated before quote", DOC("{\"a\":\"\xe2\x82\"}"), NULL, NULL },
+    { "UTF-8 4-byte truncated before quote", DOC("{\"a\":\"\xf0\x9d\x84\"}"), NULL, NULL },
+    { "UTF-8 bad continuation", DOC("{\"a\":\"\xc3\x41\"}"), NULL, NULL },
+    { "UTF-8 truncated before backslash", DOC("{\"a\":\"\xe2\\n\"}"), NULL, NULL },
+    { "UTF-8 invalid in member name", DOC("{\"\xff\":1}"), NULL, NULL },
+    { "UTF-8 outside strings", DOC("{\"a\":1}\xc3\xa9"), NULL, NULL },
+    { "NBSP as whitespace", DOC("\xc2\xa0{}"), NULL, NULL },
+    { "NaN", DOC("{\"a\":NaN}"), NULL, NULL },
+    { "Infinity", DOC("{\"a\":Infinity}"), NULL, NULL },
+    { "-Infinity", DOC("{\"a\":-Infinity}"), NULL, NULL },
+    { "leading zero 01", DOC("{\"a\":01}"), NULL, NULL },
+    { "leading zero -01", DOC("{\"a\":-01}"), NULL, NULL },
+    { "leading zero 00", DOC("00"), NULL, NULL },
+    { "top-level 01", DOC("01"), NULL, NULL },
+    { "lone minus", DOC("-"), NULL, NULL },
+    { "minus in object", DOC("{\"a\":-}"), NULL, NULL },
+    { "1.", DOC("1."), NULL, NULL },
+    { "1. in object", DOC("{\"a\":1.}"), NULL, NULL },
+    { "1e", DOC("1e"), NULL, NULL },
+    { "1e+", DOC("{\"a\":1e+}"), NULL, NULL },
+    { "1.e3", DOC("{\"a\":1.e3}"), NULL, NULL },
+    { ".5", DOC("{\"a\":.5}"), NULL, NULL },
+    { "+1", DOC("{\"a\":+1}"), NULL, NULL },
+    { "hex number", DOC("{\"a\":0x10}"), NULL, NULL },
+    { "[1}", DOC("[1}"), NULL, NULL },
+    { "{\"a\":1]", DOC("{\"a\":1]"), NULL, NULL },
+    { "[{]}", DOC("[{]}"), NULL, NULL },
+    { "extra close", DOC("{}}"), NULL, NULL },
+    { "lone close bracket", DOC("]"), NULL, NULL },
+    { "lone comma", DOC(","), NULL, NULL },
+    { "two objects", DOC("{\"a\":1}{\"b\":2}"), NULL, NULL },
+    { "two objects, space", DOC("{} {}"), NULL, NULL },
+    { "two numbers", DOC("1 2"), NULL, NULL },
+    { "two strings", DOC("\"a\" \"b\""), NULL, NULL },
+    { "array then number", DOC("[]1"), NULL, NULL },
+    { "unterminated string at newline", DOC("{\"a\":\"abc"), NULL, NULL },
+    { "unterminated key at newline", DOC("{\"ab"), NULL, NULL },
+    { "unterminated object", DOC("{\"a\":1"), NULL, NULL },
+    { "unterminated after colon", DOC("{\"a\":"), NULL, NULL },
+    { "unterminated after key", DOC("{\"a\""), NULL, NULL },
+    { "lone open brace", DOC("{"), NULL, NULL },
+    { "lone open bracket", DOC("["), NULL, NULL },
+    { "lone quote", DOC("\""), NULL, NULL },
+    { "newline after backslash", DOC("{\"a\":\"\\"), NULL, NULL },
+    { "newline inside \\u", DOC("{\"a\":\"\\u00"), NULL, NULL },
+    { "newline after a high surrogate", DOC("{\"a\":\"\\ud834"), NULL, NULL },
+    { "newline after a high surrogate and backslash", DOC("{\"a\":\"\\ud834\\"), NULL, NULL },
+    { "newline inside a literal", DOC("{\"a\":tr"), NULL, NULL },
+    { "newline after 1e", DOC("{\"a\":1e"), NULL, NULL },
+    { "newline inside a UTF-8 sequence", DOC("{\"a\":\"\xe2\x82"), NULL, NULL },
+    { "literal tru", DOC("{\"a\":tru}"), NULL, NULL },
+    { "literal True", DOC("{\"a\":True}"), NULL, NULL },
+    { "literal nulll", DOC("{\"a\":nulll}"), NULL, NULL },
+    { "literal falsey", DOC("falsey"), NULL, NULL },
+    { "single quotes", DOC("{'a':1}"), NULL, NULL },
+    { "comment", DOC("{\"a\":1}//c"), NULL, NULL },
+    { "unquoted key", DOC("{a:1}"), NULL, NULL },
+    { "form feed as whitespace", DOC("\f{}"), NULL, NULL },
+    { "vertical tab as whitespace", DOC("{\v}"), NULL, NULL },
+    { "number as member name", DOC("{1:2}"), NULL, NULL },
+};
+
+#define RECOVERY "\n{\"ok\":1}\n"
+#define RECOVERED "Lerr O Mok N1 Lok"
+
+static int count_lines(const char *ev)
+{
+    int n = 0;
+    const char *p = ev;
+    while ((p = strstr(p, "L")) != NULL) {
+        if ((p == ev || p[-1] == ' ') &&
+            (!strncmp(p, "Lok", 3) || !strncmp(p, "Lerr", 4) || !strncmp(p, "Lblank", 6)))
+            n++;
+        p++;
+    }
+    return n;
+}
+
+static void test_documents(void)
+{
+    str ev = { NULL, 0, 0 };
+    char why[512], name[160];
+    size_t i;
+
+    for (i = 0; i < sizeof valid_docs / sizeof valid_docs[0]; i++) {
+        const doc_case *d = &valid_docs[i];
+        if (!*d->expect) continue;
+        snprintf(name, sizeof name, "scan: %s", d->name);
+        scan(d->doc, d->len, 0, d->wants, 0, &ev);
+        report(strcmp(ev.p, d->expect) == 0, name, "got \"%s\", want \"%s\"", ev.p, d->expect);
+    }
+    for (i = 0; i < sizeof valid_docs / sizeof valid_docs[0]; i++) {
+        const doc_case *d = &valid_docs[i];
+        snprintf(name, sizeof name, "split: %s", d->name);
+        report(split_same(d->doc, d->len, d->wants, *d->expect ? 0 : 16, &ev, why, sizeof why),
+               name, "%s; whole: %s", why, ev.p);
+    }
+
+    /* A string longer than its sink: str_over, the sink holds its first
+     * cap bytes (the last character may be cut), nothing beyond. */
+    scan(DOC("{\"a\":\"0123456789abcdefXYZ\",\"b\":\"\\u20ac\\u20ac\\u20ac\\u20ac\\u20ac\\u20ac\"}\n"),
+         0, "a b", 16, &ev);
+    report(strstr(ev.p, "Ma S16[0123456789abcdef]+over Mb ") != NULL &&
+           strstr(ev.p, "[%e2%82%ac%e2%82%ac%e2%82%ac%e2%82%ac%e2%82%ac%e2]+over Lok") != NULL &&
+           !strstr(ev.p, "!SINK"),
+           "scan: a string longer than its sink sets str_over, fills the sink exactly",
+           "got \"%s\"", ev.p);
+
+    for (i = 0; i < sizeof invalid_docs / sizeof invalid_docs[0]; i++) {
+        const doc_case *d = &invalid_docs[i];
+        char doc[256];
+        size_t n = d->len;
+        memcpy(doc, d->doc, n);
+        memcpy(doc + n, RECOVERY, sizeof RECOVERY - 1);
+        n += sizeof RECOVERY - 1;
+        snprintf(name, sizeof name, "invalid: %s", d->name);
+        if (!split_same(doc, n, "ok", 0, &ev, why, sizeof why)) {
+            report(0, name, "cutting changes the events: %s; whole: %s", why, ev.p);
+            continue;
+        }
+        report(ev.n >= strlen(RECOVERED) && strcmp(ev.p + ev.n - strlen(RECOVERED), RECOVERED) == 0 &&
+               count_lines(ev.p) == 2,
+               name, "got \"%s\", want \"... %s\" with one error line", ev.p, RECOVERED);
+    }
+    free(ev.p);
+}
+
+/* The sink given for a member belongs to that member's value only. */
+static void test_sink_reuse(void)
+{
+    gs_json j;
+    char s[16];
+    const char *doc = "{\"a\":\"x\"}\n\"hello\"\n";
+    const char *p = doc, *end = doc + strlen(doc);
+    int ev, lines = 0;
+    memset(s, '.', sizeof s);
+    gs_json_reset(&j);
+    while ((ev = gs_json_next(&j, &p, end)) != GS_JSON_MORE) {
+        if (ev == GS_JSON_MEMBER) gs_json_want(&j, s, sizeof s);
+        if (ev == GS_JSON_LINE) lines++;
+    }
+    report(lines == 2 && s[0] == 'x' && s[1] == '.',
+           "scan: a top-level string on a later line leaves an earlier member's sink alone",
+           "line 1 {\"a\":\"x\"} wanted a into a 16-byte sink; line 2 \"hello\" "
+           "wrote \"%.5s\" into that sink", s);
+}
+
+/* ===================================================================== */
+/* Scanner: long strings and deep nesting, fed in chunks                  */
+/* ===================================================================== */
+
+/* A document made of a prefix, a unit repeated `reps` times and a suffix,
+ * produced in chunks without ever being in memory whole. */
+typedef struct {
+    const char *prefix, *unit, *suffix;
+    size_t reps;
+} gen_doc;
+
+static size_t gen_len(const gen_doc *g)
+{
+    return strlen(g->prefix) + g->reps * strlen(g->unit) + strlen(g->suffix);
+}
+
+/* Fills buf with n bytes of the document from offset `at`. */
+static void gen_fill(const gen_doc *g, size_t at, char *buf, size_t n)
+{
+    size_t pl = strlen(g->prefix), ul = strlen(g->unit), body = g->reps * ul, i;
+    for (i = 0; i < n; i++, at++) {
+        if (at < pl) buf[i] = g->prefix[at];
+        else if (at < pl + body) buf[i] = g->unit[(at - pl) % ul];
+        else buf[i] = g->suffix[at - pl - body];
+    }
+}
+
+/* Scans a generated document in chunks of `step` bytes (or cut at the
+ * given offsets when step is 0). */
+static void scan_gen(const gen_doc *g, size_t step, const size_t *cuts, size_t ncut,
+                     const char *wants, size_t cap, str *out)
+{
+    static char chunk[65536];
+    size_t total = gen_len(g), at = 0, k = 0;
+    rec r;
+    rec_init(&r, wants, cap, out);
+    while (at < total) {
+        size_t n;
+        while (!step && k < ncut && cuts[k] <= at) k++;
+        n = step ? step : (k < ncut ? cuts[k] : total) - at;
+        if (n > sizeof chunk) n = sizeof chunk;
+        if (n > total - at) n = total - at;
+        gen_fill(g, at, chunk, n);
+        rec_feed(&r, chunk, n);
+        at += n;
+    }
+}
+
+#define MB10 (10u * 1024 * 1024)
+
+/* A unit of string content with escapes, raw UTF-8, brackets and quotes:
+ * 47 bytes of JSON that unescape to the 31 bytes of long_unit_plain. */
+static const char long_unit[] = "ab[{\\\"\\\\\\/\\n\\u00e9\\ud834\\udd1e\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e ,:}]xyz";
+static const char long_unit_plain[] = "ab[{\"\\/\n\xc3\xa9\xf0\x9d\x84\x9e\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e ,:}]xyz";
+
+static void test_long_strings(void)
+{
+    str ev = { NULL, 0, 0 };
+    size_t reps = MB10 / (sizeof long_unit - 1) + 1;
+    size_t plain = sizeof long_unit_plain - 1;
+    char want[256], first[17];
+    gen_doc g;
+    size_t i;
+
+    report(sizeof(gs_json) < 1024, "scan: the scanner holds no buffer for long values",
+           "sizeof(gs_json) is %zu", sizeof(gs_json));
+
+    /* an unknown 10 MB string member, then a wanted one */
+    g.prefix = "{\"unknown\":\"";
+    g.unit = long_unit;
+    g.suffix = "\",\"want\":\"hello\"}\n{\"want\":\"again\"}\n";
+    g.reps = reps;
+    scan_gen(&g, 65536, NULL, 0, "want", 16, &ev);
+    report(strcmp(ev.p, "O Munknown Mwant S5[hello] Lok O Mwant S5[again] Lok") == 0,
+           "scan: a 10 MB string not wanted is skipped (64 KiB chunks)", "got \"%.300s\"", ev.p);
+    scan_gen(&g, 0, (size_t[]){ 5, 12, 13, 65536 * 3 + 7, gen_len(&g) - 30 }, 5, "want", 16, &ev);
+    report(strcmp(ev.p, "O Munknown Mwant S5[hello] Lok O Mwant S5[again] Lok") == 0,
+           "scan: a 10 MB string not wanted is skipped (odd chunks)", "got \"%.300s\"", ev.p);
+
+    /* a wanted 10 MB string into a 16-byte sink */
+    g.prefix = "{\"big\":\"";
+    g.suffix = "\",\"after\":1}\n";
+    for (i = 0; i < 16; i++) first[i] = long_unit_plain[i];
+    first[16] = '\0';
+    {
+        str fs = { NULL, 0, 0 };
+        sbytes(&fs, first, 16);
+        snprintf(want, sizeof want, "O Mbig S16[%s]+over Mafter N1 Lok", fs.p);
+        free(fs.p);
+    }
+    scan_gen(&g, 65536, NULL, 0, "big after", 16, &ev);
+    report(strcmp(ev.p, want) == 0,
+           "scan: a wanted 10 MB string into a 16-byte sink: str_over, sink intact, line OK",
+           "got \"%.300s\", want \"%s\"", ev.p, want);
+
+    /* ... and wanted without a sink: the length is counted */
+    scan_gen(&g, 65536, NULL, 0, "@big after", 16, &ev);
+    snprintf(want, sizeof want, "O Mbig S%zu Mafter N1 Lok", reps * plain);
+    report(strcmp(ev.p, want) == 0,
+           "scan: a wanted 10 MB string without a sink: str_len counts every byte",
+           "got \"%.300s\", want \"%s\"", ev.p, want);
+    free(ev.p);
+}
+
+/* Builds "PREFIX" + n openers + MIDDLE + n closers + "SUFFIX" into *s.
+ * kind: '[' arrays, '{' objects ({"k": ... }), 'm' alternating. */
+static void nest(str *s, const char *prefix, size_t n, int kind, const char *middle,
+                 const char *suffix)
+{
+    size_t i;
+    sclear(s);
+    sadd(s, prefix, strlen(prefix));
+    for (i = 0; i < n; i++) {
+        int obj = kind == '{' || (kind == 'm' && i % 2);
+        if (obj) sadd(s, "{\"k\":", 5);
+        else sadd(s, "[", 1);
+    }
+    sadd(s, middle, strlen(middle));
+    for (i = n; i-- > 0;) {
+        int obj = kind == '{' || (kind == 'm' && i % 2);
+        sadd(s, obj ? "}" : "]", 1);
+    }
+    sadd(s, suffix, strlen(suffix));
+}
+
+/* Scans s whole, in 64 KiB chunks and 1 byte at a time; all must give
+ * `expect`. */
+static void check_deep(const char *name, const str *s, const char *wants, const char *expect)
+{
+    str ev = { NULL, 0, 0 };
+    gen_doc g;
+    int ok = 1;
+    char why[400] = "";
+    g.prefix = s->p;
+    g.unit = "";
+    g.suffix = "";
+    g.reps = 0;
+    scan(s->p, s->n, 0, wants, 0, &ev);
+    if (strcmp(ev.p, expect) != 0) { ok = 0; snprintf(why, sizeof why, "whole: got \"%.200s\"", ev.p); }
+    if (ok) {
+        scan_gen(&g, 65536, NULL, 0, wants, 0, &ev);
+        if (strcmp(ev.p, expect) != 0) { ok = 0; snprintf(why, sizeof why, "64 KiB chunks: got \"%.200s\"", ev.p); }
+    }
+    if (ok) {
+        scan(s->p, s->n, (size_t)-1, wants, 0, &ev);
+        if (strcmp(ev.p, expect) != 0) { ok = 0; snprintf(why, sizeof why, "1 byte at a time: got \"%.200s\"", ev.p); }
+    }
+    report(ok, name, "%s, want \"%s\"", why, expect);
+    free(ev.p);
+}
+
+static void test_deep(void)
+{
+    str s = { NULL, 0, 0 };
+    char name[128];
+    int kinds[3] = { '[', '{', 'm' };
+    int k;
+
+    nest(&s, "{\"deep\":", 200000, '[', "0", ",\"after\":7}\n{\"a\":1}\n\n");
+    check_deep("scan: 200,000-deep arrays as a member: OK, too_deep, nothing lost", &s, "after a",
+               "O Mdeep Mafter N7 Lok+deep O Ma N1 Lok Lblank");
+    nest(&s, "{\"deep\":", 200000, 'm', "\"]}\\\"[{\"", ",\"after\":7}\n");
+    check_deep("scan: 200,000-deep arrays and objects with a string inside", &s, "after",
+               "O Mdeep Mafter N7 Lok+deep");
+    nest(&s, "", 200000, '{', "1", "\n{\"a\":1}\n");
+    check_deep("scan: 200,000-deep objects at the top", &s, "a", "O Mk Lok+deep O Ma N1 Lok");
+
+    /* Beyond depth 64 brackets are only counted: a mismatch there is not
+     * seen (README: "it only counts"). The envelope is depth 1, 63 arrays
+     * reach 64, then 1000 '[' closed by 1000 '}'. */
+    sclear(&s);
+    nest(&s, "{\"d\":", 63, '[', "", ",\"after\":7}\n");
+    {
+        str t = { NULL, 0, 0 };
+        size_t i, at = strlen("{\"d\":") + 63;
+        sadd(&t, s.p, at);
+        for (i = 0; i < 1000; i++) sadd(&t, "[", 1);
+        for (i = 0; i < 1000; i++) sadd(&t, "}", 1);
+        sadd(&t, s.p + at, s.n - at);
+        check_deep("scan: mismatched brackets beyond depth 64 are counted only: still too_deep, OK",
+                   &t, "after", "O Md Mafter N7 Lok+deep");
+        free(t.p);
+    }
+    /* ... but within the first 64 levels a mismatch is an error */
+    sclear(&s);
+    sadd(&s, "{\"d\":", 5);
+    for (k = 0; k < 63; k++) sadd(&s, "[", 1);
+    for (k = 0; k < 63; k++) sadd(&s, "}", 1);
+    sadd(&s, "}\n{\"a\":1}\n", 10);
+    check_deep("scan: a mismatch at depth 64 is invalid", &s, "a", "O Md Lerr O Ma N1 Lok");
+
+    /* a newline inside the deep part ends the line, invalid */
+    nest(&s, "{\"d\":", 100, '[', "\n{\"a\":1}\n", "");
+    {
+        /* the closers after the newline make line 2 invalid too: keep only
+         * "{\"d\":" + 100 '[' + "\n{\"a\":1}\n" */
+        s.n = strlen("{\"d\":") + 100 + strlen("\n{\"a\":1}\n");
+        s.p[s.n] = '\0';
+    }
+    check_deep("scan: a newline inside the over-deep part ends the line as invalid", &s, "a",
+               "O Md Lerr+deep O Ma N1 Lok");
+
+    /* depth exactly 64 is fine, 65 is too deep; the envelope counts */
+    for (k = 0; k < 3; k++) {
+        const char *kn = kinds[k] == '[' ? "arrays" : kinds[k] == '{' ? "objects" : "mixed";
+        nest(&s, "", 64, kinds[k], "0", "\n");
+        snprintf(name, sizeof name, "scan: top-level depth 64 (%s) is not too deep", kn);
+        check_deep(name, &s, "", kinds[k] == '{' ? "O Mk Lok" : "A Lok");
+        nest(&s, "", 65, kinds[k], "0", "\n");
+        snprintf(name, sizeof name, "scan: top-level depth 65 (%s) is too deep", kn);
+        check_deep(name, &s, "", kinds[k] == '{' ? "O Mk Lok+deep" : "A Lok+deep");
+        nest(&s, "{\"d\":", 63, kinds[k], "0", ",\"e\":1}\n");
+        snprintf(name, sizeof name, "scan: envelope + 63 (%s) is not too deep", kn);
+        check_deep(name, &s, "e", "O Md Me N1 Lok");
+        nest(&s, "{\"d\":", 64, kinds[k], "0", ",\"e\":1}\n");
+        snprintf(name, sizeof name, "scan: envelope + 64 (%s) is too deep", kn);
+        check_deep(name, &s, "e", "O Md Me N1 Lok+deep");
+    }
+    /* empty containers count too */
+    nest(&s, "", 64, '[', "[]", "\n");
+    check_deep("scan: an empty array at depth 65 is too deep", &s, "", "A Lok+deep");
+    nest(&s, "", 64, '[', "{}", "\n");
+    check_deep("scan: an empty object at depth 65 is too deep", &s, "", "A Lok+deep");
+
+    /* too_deep belongs to its line */
+    nest(&s, "", 70, '[', "", "\n\n{\"a\":1}\n");
+    check_deep("scan: too_deep is reset for the next line (blank or not)", &s, "a",
+               "A Lok+deep Lblank O Ma N1 Lok");
+
+    /* wanted objects entered down to depth 64 still report members */
+    nest(&s, "", 64, '{', "1", "\n");
+    {
+        str ev = { NULL, 0, 0 }, want = { NULL, 0, 0 };
+        scan(s.p, s.n, 0, "k", 0, &ev);
+        sadd(&want, "O", 1);
+        for (k = 1; k < 64; k++) sadd(&want, " Mk O", 5);
+        sadd(&want, " Mk N1 Lok", 10);
+        report(strcmp(ev.p, want.p) == 0, "scan: members are reported at every depth up to 64",
+               "got \"%.200s\"", ev.p);
+        free(ev.p);
+        free(want.p);
+    }
+    free(s.p);
+}
+
+/* ===================================================================== */
+/* Writer                                                                 */
+/* ===================================================================== */
+
+static size_t utf8_encode(uint32_t cp, char *b)
+{
+    if (cp < 0x80) { b[0] = (char)cp; return 1; }
+    if (cp < 0x800) { b[0] = (char)(0xC0 | cp >> 6); b[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | cp >> 12); b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    b[0] = (char)(0xF0 | cp >> 18); b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    b[2] = (char)(0x80 | (cp >> 6 & 0x3F)); b[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Writes s with gs_json_put_str into a canary-guarded buffer; checks the
+ * returned end and the 6n+2 bound. Returns the written length or -1. */
+static char put_buf[6 * 4096 + 2 + CANARY];
+
+static long put_checked(const char *s, size_t n)
+{
+    char *end;
+    size_t i, len;
+    if (6 * n + 2 > sizeof put_buf - CANARY) return -1;
+    memset(put_buf, 0xA5, 6 * n + 2 + CANARY);
+    end = gs_json_put_str(put_buf, s, n);
+    if (end < put_buf || end > put_buf + 6 * n + 2) return -1;
+    len = (size_t)(end - put_buf);
+    for (i = len; i < 6 * n + 2 + CANARY; i++)
+        if ((unsigned char)put_buf[i] != 0xA5) return -1;
+    return (long)len;
+}
+
+static void corpus_line(FILE *f, const char *s, size_t n, int *bad)
+{
+    size_t i;
+    long len = put_checked(s, n);
+    if (len < 0) { *bad = 1; return; }
+    for (i = 0; i < n; i++) fprintf(f, "%02x", (unsigned char)s[i]);
+    fputc('\t', f);
+    fwrite(put_buf, 1, (size_t)len, f);
+    fputc('\n', f);
+}
+
+/* Every code point alone and at every place of an 8-byte word in ASCII,
+ * and every special byte between others, against json.dumps. */
+static void test_writer_corpus(const char *checker)
+{
+    char path[] = "/tmp/unit_json_corpusXXXXXX";
+    char cmd[1024], line[1024] = "";
+    const char *tmp = getenv("TMPDIR");
+    char tpath[600];
+    int fd, bad = 0, status;
+    FILE *f, *py;
+    uint32_t cp;
+    size_t i, k;
+
+    if (access(checker, R_OK) != 0) {
+        printf("SKIP: writer: every code point equals json.dumps (%s not found)\n", checker);
+        return;
+    }
+    if (tmp && *tmp && strlen(tmp) < 500) {
+        snprintf(tpath, sizeof tpath, "%s/unit_json_corpusXXXXXX", tmp);
+        fd = mkstemp(tpath);
+    } else {
+        fd = -1;
+    }
+    if (fd < 0) {
+        fd = mkstemp(path);
+        snprintf(tpath, sizeof tpath, "%s", path);
+    }
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        report(0, "writer: every code point equals json.dumps", "cannot create a temporary file");
+        return;
+    }
+    for (cp = 0; cp <= 0x10FFFF; cp++) {
+        char b[4];
+        corpus_line(f, b, utf8_encode(cp, b), &bad);
+    }
+    /* specials inside runs of ASCII, at every offset of a 16-byte string */
+    {
+        static const char *const specials[] = {
+            "\"", "\\", "/", "\x7f", "\x1f", "\x01", "\n", "\r", "\t", "\b", "\f", "\0",
+            "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9d\x84\x9e", "\xed\xa0\x80", "\xed\xbf\xbf", "~", " "
+        };
+        for (k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+            size_t sl = k == 11 ? 1 : strlen(specials[k]);
+            for (i = 0; i <= 24; i++) {
+                char s[64];
+                memset(s, 'x', sizeof s);
+                memcpy(s + i, specials[k], sl);
+                corpus_line(f, s, i + sl + (i % 7), &bad);
+            }
+        }
+    }
+    /* every ASCII byte next to every other */
+    for (i = 0; i < 128; i++)
+        for (k = 0; k < 128; k += 1) {
+            char s[2];
+            s[0] = (char)i;
+            s[1] = (char)k;
+            corpus_line(f, s, 2, &bad);
+        }
+    /* a long mixed string */
+    {
+        char s[4000];
+        size_t n = 0;
+        for (cp = 0; n + 4 < sizeof s; cp = (cp * 7 + 13) % 0x11000) n += utf8_encode(cp, s + n);
+        corpus_line(f, s, n, &bad);
+    }
+    if (fclose(f) != 0) bad = 1;
+    if (bad) {
+        report(0, "writer: every code point equals json.dumps",
+               "gs_json_put_str wrote past its end or beyond 6n+2 bytes");
+        remove(tpath);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "python3 '%s' '%s' 2>&1", checker, tpath);
+    fflush(stdout);
+    py = popen(cmd, "r");
+    if (!py) {
+        printf("SKIP: writer: every code point equals json.dumps (cannot run python3)\n");
+        remove(tpath);
+        return;
+    }
+    if (!fgets(line, sizeof line, py)) line[0] = '\0';
+    while (fgetc(py) != EOF) {}
+    status = pclose(py);
+    remove(tpath);
+    line[strcspn(line, "\n")] = '\0';
+    if (strncmp(line, "OK ", 3) != 0 && strncmp(line, "MISMATCH", 8) != 0) {
+        printf("SKIP: writer: every code point equals json.dumps (python3 did not run the check: %s)\n", line);
+        return;
+    }
+    report(status == 0 && strncmp(line, "OK ", 3) == 0,
+           "writer: every code point (lone surrogates as WTF-8) and mixed strings equal json.dumps",
+           "%s", line);
+}
+
+typedef struct { const char *name, *in; size_t len; const char *out; } put_case;
+
+static const put_case put_cases[] = {
+    { "empty", DOC(""), "\"\"" },
+    { "ASCII, short escapes, / and DEL",
+      DOC("a\"b\\c/d\x7f" "e\n\r\t\b\f~ z"), "\"a\\\"b\\\\c/d\\u007fe\\n\\r\\t\\b\\f~ z\"" },
+    { "other controls as \\u00XX", DOC("\x01\x1f\x0b\x00"), "\"\\u0001\\u001f\\u000b\\u0000\"" },
+    { "non-ASCII, lowercase hex, pairs above U+FFFF",
+      DOC("\xc3\xa9\xe2\x82\xac\xef\xbf\xbf\xf0\x9d\x84\x9e\xf4\x8f\xbf\xbf"),
+      "\"\\u00e9\\u20ac\\uffff\\ud834\\udd1e\\udbff\\udfff\"" },
+    { "lone surrogates (WTF-8) as \\udXXX", DOC("\xed\xa0\x80\xed\xbf\xbf"), "\"\\ud800\\udfff\"" },
+    { "C1 controls and U+2028", DOC("\xc2\x80\xc2\x9f\xe2\x80\xa8"), "\"\\u0080\\u009f\\u2028\"" },
+    /* Bytes that are not UTF-8 become U+FFFD one at a time (json.c). */
+    { "invalid UTF-8: stray bytes", DOC("\xff\x80" "a"), "\"\\ufffd\\ufffda\"" },
+    { "invalid UTF-8: truncated at the end", DOC("a\xe2\x82"), "\"a\\ufffd\\ufffd\"" },
+    { "invalid UTF-8: overlong", DOC("\xc0\x80\xe0\x80\x80"),
+      "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+    { "invalid UTF-8: above U+10FFFF", DOC("\xf4\x90\x80\x80"),
+      "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+};
+
+static void test_writer_cases(void)
+{
+    size_t i;
+    char name[160];
+    for (i = 0; i < sizeof put_cases / sizeof put_cases[0]; i++) {
+        const put_case *c = &put_cases[i];
+        long len = put_checked(c->in, c->len);
+        snprintf(name, sizeof name, "writer: %s", c->name);
+        report(len >= 0 && (size_t)len == strlen(c->out) && memcmp(put_buf, c->out, (size_t)len) == 0,
+               name, "got %.*s, want %s", len < 0 ? 0 : (int)len, put_buf, c->out);
+    }
+    /* the worst case needs exactly 6n + 2 bytes */
+    {
+        char s[4096];
+        long len;
+        memset(s, 1, sizeof s);
+        len = put_checked(s, sizeof s);
+        report(len == 6 * 4096 + 2, "writer: 4096 control bytes take exactly 6n+2 bytes",
+               "wrote %ld bytes", len);
+    }
+}
+
+static void test_integers(void)
+{
+    static const struct { uint64_t v; const char *s; } u[] = {
+        { 0, "0" }, { 1, "1" }, { 9, "9" }, { 10, "10" }, { 99, "99" }, { 100, "100" },
+        { 101, "101" }, { 999, "999" }, { 1000, "1000" }, { 65536, "65536" },
+        { UINT64_C(4294967295), "4294967295" }, { UINT64_C(4294967296), "4294967296" },
+        { UINT64_C(9223372036854775807), "9223372036854775807" },
+        { UINT64_C(9223372036854775808), "9223372036854775808" },
+        { UINT64_C(10000000000000000000), "10000000000000000000" },
+        { UINT64_C(12345678901234567890), "12345678901234567890" },
+        { UINT64_C(18446744073709551615), "18446744073709551615" },
+    };
+    static const struct { int neg; uint64_t mag; const char *s; } s[] = {
+        { 0, 0, "0" }, { 1, 0, "0" }, { 1, 1, "-1" }, { 0, 42, "42" }, { 1, 42, "-42" },
+        { 1, UINT64_C(9223372036854775808), "-9223372036854775808" },
+        { 0, UINT64_C(18446744073709551615), "18446744073709551615" },
+        { 1, UINT64_C(18446744073709551615), "-18446744073709551615" },
+    };
+    char buf[64], ref[32];
+    size_t i;
+    int ok = 1;
+    uint64_t p;
+    char detail[160] = "";
+
+    for (i = 0; i < sizeof u / sizeof u[0] && ok; i++) {
+        char *e;
+        memset(buf, 'Z', sizeof buf);
+        e = gs_json_put_u64(buf, u[i].v);
+        if ((size_t)(e - buf) != strlen(u[i].s) || memcmp(buf, u[i].s, strlen(u[i].s)) != 0 || *e != 'Z') {
+            ok = 0;
+            snprintf(detail, sizeof detail, "gs_json_put_u64(%s) wrote \"%.*s\"", u[i].s, (int)(e - buf), buf);
+        }
+    }
+    /* every power of ten, and one less, and one more */
+    for (p = 1, i = 0; ok && i < 20; i++, p *= 10) {
+        uint64_t v[3];
+        int k;
+        v[0] = p - 1; v[1] = p; v[2] = p + 1;
+        for (k = 0; k < 3 && ok; k++) {
+            char *e = gs_json_put_u64(buf, v[k]);
+            snprintf(ref, sizeof ref, "%" PRIu64, v[k]);
+            if ((size_t)(e - buf) != strlen(ref) || memcmp(buf, ref, strlen(ref)) != 0) {
+                ok = 0;
+                snprintf(detail, sizeof detail, "gs_json_put_u64(%s) wrote \"%.*s\"", ref, (int)(e - buf), buf);
+            }
+        }
+    }
+    report(ok, "writer: gs_json_put_u64 against known strings", "%s", detail);
+
+    ok = 1;
+    for (i = 0; i < sizeof s / sizeof s[0] && ok; i++) {
+        char *e;
+        memset(buf, 'Z', sizeof buf);
+        e = gs_json_put_int(buf, s[i].neg, s[i].mag);
+        if ((size_t)(e - buf) != strlen(s[i].s) || memcmp(buf, s[i].s, strlen(s[i].s)) != 0 || *e != 'Z') {
+            ok = 0;
+            snprintf(detail, sizeof detail, "gs_json_put_int(%d, %" PRIu64 ") wrote \"%.*s\", want %s",
+                     s[i].neg, s[i].mag, (int)(e - buf), buf, s[i].s);
+        }
+    }
+    report(ok, "writer: gs_json_put_int against known strings (-0 is 0)", "%s", detail);
+}
+
+int main(int argc, char **argv)
+{
+    const char *checker = argc > 1 ? argv[1] : "tests/writer_check.py";
+    test_documents();
+    test_sink_reuse();
+    test_long_strings();
+    test_deep();
+    test_writer_cases();
+    test_integers();
+    test_writer_corpus(checker);
+    return failures ? 1 : 0;
+}
