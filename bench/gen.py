@@ -11,6 +11,12 @@ Usage:
                          and limits up to 64 plus a rare one without limit,
                          Append, stream state, cancels, follow watches, and
                          a few deliberately bad lines); SEED defaults to 1
+    gen.py watchlog      one LogWatcher/WatchLogs with request {} (every
+                         entry of the node's --log file, no limit)
+    gen.py logfile N [SEED]
+                         not a session: N log entries for `grpcstream --log`,
+                         one a line, `LEVEL word...` (1 to 6 words, as the
+                         mixed session's Appends); SEED defaults to 1
 
 Every session starts with the init from c0 (msg_id 1); msg_id goes up by one
 on every line.  Lines use compact separators (as the seed task's examples).
@@ -275,20 +281,46 @@ def gen_mixed(out, n, seed):
     m.finish()
 
 
+def gen_watchlog(out):
+    out.put('{"src":"c1","dest":"n1","body":{"type":"grpc_server_stream",'
+            '"msg_id":%d,"service":"LogWatcher","method":"WatchLogs",'
+            '"request":{}}}\n' % out.next_id())
+
+
+def gen_logfile(stream, n, seed):
+    r = random.Random(seed)
+    buf = []
+    for _ in range(n):
+        buf.append("%s %s\n" % (r.choice(LEVELS), " ".join(
+            r.choice(WORDS) for _ in range(r.randint(1, 6)))))
+        if len(buf) >= CHUNK:
+            stream.write("".join(buf))
+            buf = []
+    stream.write("".join(buf))
+
+
 def usage():
     sys.stderr.write(__doc__)
     sys.exit(2)
 
 
 def main(argv):
+    if len(argv) == 2 and argv[1] == "watchlog":
+        out = Out(sys.stdout)
+        gen_watchlog(out)
+        out.flush()
+        return
     if len(argv) < 3:
         usage()
     try:
         args = [int(a) for a in argv[2:]]
     except ValueError:
         usage()
-    out = Out(sys.stdout)
     kind = argv[1]
+    if kind == "logfile" and len(args) in (1, 2):
+        gen_logfile(sys.stdout, args[0], args[1] if len(args) == 2 else 1)
+        return
+    out = Out(sys.stdout)
     if kind == "bidi" and len(args) == 2 and args[1] > 0:
         gen_bidi(out, args[0], args[1])
     elif kind == "watch" and len(args) == 1:
