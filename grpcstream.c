@@ -504,29 +504,6 @@ static int line_at(gs_log *l, uint64_t pos, const char **line, size_t *len)
     return 0;
 }
 
-static int valid_utf8(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s, *end = u + n;
-    while (u < end) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        size_t need, i;
-        if (*u < 0x80) { u++; continue; }
-        if (*u >= 0xC2 && *u <= 0xDF) need = 1;
-        else if (*u >= 0xE0 && *u <= 0xEF) need = 2;
-        else if (*u >= 0xF0 && *u <= 0xF4) need = 3;
-        else return 0;
-        if ((size_t)(end - u) <= need) return 0;
-        if (*u == 0xE0) lo = 0xA0;
-        if (*u == 0xED) hi = 0x9F;
-        if (*u == 0xF0) lo = 0x90;
-        if (*u == 0xF4) hi = 0x8F;
-        for (i = 1; i <= need; i++, lo = 0x80, hi = 0xBF)
-            if (u[i] < lo || u[i] > hi) return 0;
-        u += need + 1;
-    }
-    return 1;
-}
-
 /* A line as an entry: `LEVEL message words...` (a level, one space, the
  * message) or {"level": L, "msg": M}. */
 static int parse_entry(gs_log *l, const char *line, size_t len, gs_str *level, gs_str *msg)
@@ -563,7 +540,7 @@ static int parse_entry(gs_log *l, const char *line, size_t len, gs_str *level, g
         const char *sp = memchr(line, ' ', len);
         size_t ll = sp ? (size_t)(sp - line) : len;
         if (!sp || ll == 0 || ll > GS_MAX_VALUE || len - ll > GS_MAX_VALUE + 1 ||
-            !valid_utf8(line, len))
+            !gs_utf8_valid(line, len))
             return 0;
         level->p = line;
         level->n = ll;
@@ -656,7 +633,7 @@ static uint64_t file_append(gs_log *l, gs_str level, gs_str msg)
 {
     char *d = l->win;
     size_t i;
-    int plain = level.n > 0 && valid_utf8(level.p, level.n) && valid_utf8(msg.p, msg.n);
+    int plain = level.n > 0 && gs_utf8_valid(level.p, level.n) && gs_utf8_valid(msg.p, msg.n);
     off_t end;
     int fd;
     for (i = 0; plain && i < level.n; i++) plain = (unsigned char)level.p[i] > ' ' && level.p[i] != '{';

@@ -282,6 +282,9 @@ int gs_json_next(gs_json *j, const char **p, const char *end);
  * A value not wanted is checked and skipped without being stored. */
 void gs_json_want(gs_json *j, char *sink, size_t cap);
 
+/* gs_utf8_valid says whether s[0..n) is valid UTF-8 (RFC 3629). */
+int gs_utf8_valid(const char *s, size_t n);
+
 /* Writers: each writes at d, which must have room, and returns the end.
  * gs_json_put_str writes a quoted string exactly as Python's json.dumps
  * (ensure_ascii): needs 6 * n + 2 bytes. */

@@ -240,23 +240,48 @@ static int string_done(gs_json *j)
     return scalar_done(j, GS_JV_STRING);
 }
 
-/* Lead byte of a multi-byte UTF-8 sequence: how many continuation bytes
- * follow and the range the first one must be in (RFC 3629 table). */
+/* RFC 3629: how many continuation bytes lead byte c takes (0: c is not a
+ * lead byte) and the range the first of them must be in; the rest are
+ * 0x80..0xBF. This rules out overlong forms, surrogates and > U+10FFFF. */
+static unsigned utf8_lead_bounds(unsigned char c, uint8_t *lo, uint8_t *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 1;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (c == 0xE0) *lo = 0xA0;
+        if (c == 0xED) *hi = 0x9F;
+        return 2;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (c == 0xF0) *lo = 0x90;
+        if (c == 0xF4) *hi = 0x8F;
+        return 3;
+    }
+    return 0;
+}
+
+/* A lead byte inside a string: the scanner owes its continuation bytes. */
 static int utf8_lead(gs_json *j, unsigned char c)
 {
-    j->u8_lo = 0x80;
-    j->u8_hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) j->u8_need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        j->u8_need = 2;
-        if (c == 0xE0) j->u8_lo = 0xA0;
-        if (c == 0xED) j->u8_hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        j->u8_need = 3;
-        if (c == 0xF0) j->u8_lo = 0x90;
-        if (c == 0xF4) j->u8_hi = 0x8F;
-    } else return -2;
-    return -1;
+    j->u8_need = (uint8_t)utf8_lead_bounds(c, &j->u8_lo, &j->u8_hi);
+    return j->u8_need ? -1 : -2;
+}
+
+int gs_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s, *end = u + n;
+    while (u < end) {
+        uint8_t lo, hi;
+        unsigned need, i;
+        if (*u < 0x80) { u++; continue; }
+        need = utf8_lead_bounds(*u, &lo, &hi);
+        if (!need || (size_t)(end - u) <= need) return 0;
+        for (i = 1; i <= need; i++, lo = 0x80, hi = 0xBF)
+            if (u[i] < lo || u[i] > hi) return 0;
+        u += need + 1;
+    }
+    return 1;
 }
 
 static int hex_value(unsigned char c)
