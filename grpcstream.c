@@ -3,8 +3,9 @@
  * JSON-lines front end, and (unless GS_NO_MAIN) a poll() loop around them.
  *
  * Sections, in order: status codes; message descriptors; the stream table;
- * output; the built-in services; the dispatcher (calls and streams); the
- * JSON-lines front end; the public node API; main().
+ * JSON-lines output (the writing half of the front end, which the
+ * dispatcher calls); the built-in services; the dispatcher (calls and
+ * streams); the JSON-lines front end (reading); the node API; main().
  */
 #define _POSIX_C_SOURCE 200809L
 #include "grpcstream.h"
@@ -179,7 +180,7 @@ char *gs_scratch(gs_node *n, size_t size)
 }
 
 /* ===================================================================== */
-/* Output: replies in json.dumps form, appended to n->out                  */
+/* JSON-lines output: replies in json.dumps form, appended to n->out      */
 /* ===================================================================== */
 
 /* Where lines the node cannot answer are reported (gs_set_diagnostic). */
@@ -788,7 +789,7 @@ static int chat_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out,
 {
     static const char prefix[] = "echo: ";
     size_t plen = sizeof prefix - 1;
-    char *buf = gs_scratch(n, plen + in->v[0].s.n);
+    char *buf = gs_scratch(n, plen + in->v[0].s.n);   /* text <= GS_MAX_VALUE: fits */
     (void)s;
     (void)why;
     memcpy(buf, prefix, plen);

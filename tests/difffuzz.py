@@ -49,8 +49,11 @@ import argparse
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,6 +82,7 @@ class Raw:
         self.text = text
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
 ESC_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
              "\b": "\\b", "\f": "\\f"}
 
@@ -95,6 +99,8 @@ class Writer:
 
     def string(self, s):
         r = self.r
+        if len(s) > 200:    # long values: json.dumps, raw UTF-8 or escaped
+            return json.dumps(s, ensure_ascii=r.random() < 0.5 or SURROGATE.search(s) is not None)
         style = r.random()
         out = ['"']
         for ch in s:
@@ -520,6 +526,10 @@ def main():
     if not os.access(binary, os.X_OK):
         print("SKIP: difffuzz (no binary %s)" % binary)
         return 0
+    # A private copy: a concurrent `make` must not swap the binary mid-run.
+    tmpdir = tempfile.mkdtemp(prefix="difffuzz-bin-")
+    shutil.copy2(binary, os.path.join(tmpdir, "node"))
+    binary = os.path.join(tmpdir, "node")
     t0 = time.time()
     seeds = [a.seed * 1000003 + i for i in range(a.sessions)]
     fails, lines, replies = 0, 0, 0
@@ -542,6 +552,7 @@ def main():
             if d:
                 detail += "; line %d: node %r / model %r" % (d[0], d[1][:300], d[2][:300])
             print("FAIL: difffuzz session seed %d (%s; saved %s.in/.node/.model)" % (seed, detail, base))
+    shutil.rmtree(tmpdir, ignore_errors=True)
     dt = time.time() - t0
     name = "difffuzz: %d sessions, seed %d, %d input lines, %d replies, %.1f s" % (
         a.sessions, a.seed, lines, replies, dt)
