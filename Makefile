@@ -1,4 +1,4 @@
-# grpcstream: make (build), make test, make bench, make install.
+# grpcstream: make (build), make test, make bench, make soak, make install.
 CC ?= cc
 CFLAGS ?= -O2
 WARN = -std=c99 -Wall -Wextra -Wpedantic -Werror
@@ -16,6 +16,9 @@ test: all
 bench: all
 	sh bench/bench.sh
 
+soak: all
+	sh bench/soak.sh
+
 install: grpcstream
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 grpcstream $(DESTDIR)$(PREFIX)/bin/grpcstream
@@ -23,4 +26,4 @@ install: grpcstream
 clean:
 	rm -rf grpcstream build bench/build
 
-.PHONY: all test bench install clean
+.PHONY: all test bench soak install clean

@@ -1349,7 +1349,9 @@ static gs_stream *start_stream(gs_node *n, unsigned mi)
     gs_stream *s = stream_alloc(n, n->methods[mi]);
     gs_line *l = &n->line;
     s->opened_by = l->msg_id;
-    s->deadline = l->timeout_state == V_OK ? n->now_ms + l->timeout_ms : 0;
+    s->deadline = 0;
+    if (l->timeout_state == V_OK)   /* saturating: 2^64-1 ms is "never" */
+        s->deadline = l->timeout_ms > UINT64_MAX - n->now_ms ? UINT64_MAX : n->now_ms + l->timeout_ms;
     if (s->deadline) n->deadlines++;
     s->owner_len = l->src.len;
     memcpy(s->owner, l->src.buf, l->src.len);
@@ -1564,7 +1566,8 @@ int64_t gs_timeout(const gs_node *n)
         const gs_stream *s = &n->streams[i];
         if (s->state != GS_FREE && s->deadline && (!first || s->deadline < first)) first = s->deadline;
     }
-    return first <= n->now_ms ? 0 : (int64_t)(first - n->now_ms);
+    if (first <= n->now_ms) return 0;
+    return first - n->now_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(first - n->now_ms);
 }
 
 int gs_idle(const gs_node *n)
@@ -1619,6 +1622,7 @@ void gs_set_diagnostic(void (*fn)(const char *)) { gs_diag = fn ? fn : diag_defa
 #ifndef GS_NO_MAIN
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1719,7 +1723,8 @@ int main(int argc, char **argv)
         if (ended && !busy && !pending && gs_idle(&node)) break;
 
         /* Work that needs no I/O goes on; output waits for a full batch. */
-        timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0 : (int)next_deadline;
+        timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0
+                  : next_deadline > INT_MAX ? INT_MAX : (int)next_deadline;
         if (pending && (timeout < 0 || gs_output_full(&node))) flush_some();
         gs_output(&node, &pending);
 

@@ -99,6 +99,11 @@ check "embedded build serves the example session" run_case "$B/grpcstream-small"
 # ------------------------------- --log FILE, fair streams, backpressure
 collect "logfile:" python3 tests/logfile.py ./grpcstream
 
+# ------------------------------- differential sessions, I/O faults
+collect "difffuzz:" python3 tests/difffuzz.py --sessions 2000 --seed 1 ./grpcstream
+[ -n "$SANBIN" ] && collect "difffuzz (asan):" python3 tests/difffuzz.py --sessions 300 --seed 2 "$SANBIN"
+collect "iofault:" python3 tests/iofault.py ./grpcstream
+
 # ----------------------------------------------------------- vendoring
 if [ -f examples/counter.c ]; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
