@@ -96,6 +96,10 @@ EMB="-DGS_MAX_STREAMS=8 -DGS_MAX_VALUE=256 -DGS_LOG_RING=8192 -DGS_OUT_BATCH=409
 check "embedded build ($EMB)" gcc $WARN -O2 $EMB -o "$B/grpcstream-small" grpcstream.c json.c
 check "embedded build serves the example session" run_case "$B/grpcstream-small" examples/session.jsonl examples/session.out
 
+# ------------------------------------------ the log ring, a small build
+check "ring build (-DGS_LOG_RING=4096)" gcc $WARN -O2 -DGS_LOG_RING=4096 -o "$B/grpcstream-ring" grpcstream.c json.c
+check "ring eviction: oldest entries go, seq stays absolute" run_case "$B/grpcstream-ring" tests/ring/eviction.in tests/ring/eviction.out
+
 # ------------------------------- --log FILE, fair streams, backpressure
 collect "logfile:" python3 tests/logfile.py ./grpcstream
 
@@ -122,6 +126,15 @@ if [ -f tests/malloc_count.c ] && [ -f bench/gen.py ]; then
         grep -q 'malloc=0 calloc=0 realloc=0 free=0 other=0' "$B/malloc.txt"
     }
     check "no heap allocation over a 100,000-message session" zero_allocs
+    zero_allocs_log() {
+        python3 bench/gen.py logfile 20000 > "$B/alloc.log" || return 1
+        rm -f "$B/malloc.txt"
+        MALLOC_COUNT_OUT="$B/malloc.txt" LD_PRELOAD="$PWD/$B/malloc_count.so" ./grpcstream --log "$B/alloc.log" < "$B/mixed.in" > "$B/mixed-log.out" 2> /dev/null || return 1
+        cat "$B/malloc.txt"
+        [ "$(wc -l < "$B/mixed-log.out")" -ge 100000 ] || return 1
+        grep -q 'malloc=0 calloc=0 realloc=0 free=0 other=0' "$B/malloc.txt"
+    }
+    check "no heap allocation with --log FILE (100,000 messages)" zero_allocs_log
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"
