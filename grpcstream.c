@@ -383,6 +383,12 @@ static uint64_t ring_append(gs_log *l, gs_str level, gs_str msg)
     uint32_t ll = (uint32_t)level.n, ml = (uint32_t)msg.n;
     char *e;
     if (need > GS_LOG_RING) return 0;
+    if (pad + need > GS_LOG_RING) {     /* only an empty ring takes it, at its start */
+        l->first_seq = l->next_seq;
+        l->head += pad;
+        l->tail = l->head;
+        pad = 0;
+    }
     while (l->head + pad + need - l->tail > GS_LOG_RING) drop_oldest(l);
     if (pad) {
         uint32_t wrap = WRAP;

@@ -100,6 +100,15 @@ check "embedded build serves the example session" run_case "$B/grpcstream-small"
 check "ring build (-DGS_LOG_RING=4096)" gcc $WARN -O2 -DGS_LOG_RING=4096 -o "$B/grpcstream-ring" grpcstream.c json.c
 check "ring eviction: oldest entries go, seq stays absolute" run_case "$B/grpcstream-ring" tests/ring/eviction.in tests/ring/eviction.out
 
+check "tiny build (-DGS_LOG_RING=256 -DGS_MAX_VALUE=64)" gcc $WARN -O2 -DGS_LOG_RING=256 -DGS_MAX_VALUE=64 -o "$B/grpcstream-tiny" grpcstream.c json.c
+check "tiny ring: an entry that needs the whole ring" run_case "$B/grpcstream-tiny" tests/tiny/ring_wrap.in tests/tiny/ring_wrap.out
+sleeps_until_far_deadline() {   # a deadline 35 days away: sleep, don't spin
+    t=$( { /usr/bin/time -f '%U %S' timeout 1 ./grpcstream < fuzz/regressions/manual/main_deadline_int_spin.in > /dev/null; } 2>&1 | tail -1)
+    echo "cpu seconds (user sys) in 1 s: $t"
+    awk -v u="${t%% *}" -v s="${t##* }" 'BEGIN { exit !(u + s < 0.3) }'
+}
+if [ -x /usr/bin/time ]; then check "a far deadline is slept on, not spun on" sleeps_until_far_deadline; else skip "far deadline CPU check (/usr/bin/time missing)"; fi
+
 # ------------------------------- --log FILE, fair streams, backpressure
 collect "logfile:" python3 tests/logfile.py ./grpcstream
 
