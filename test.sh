@@ -103,7 +103,7 @@ check "ring eviction: oldest entries go, seq stays absolute" run_case "$B/grpcst
 check "tiny build (-DGS_LOG_RING=256 -DGS_MAX_VALUE=64)" gcc $WARN -O2 -DGS_LOG_RING=256 -DGS_MAX_VALUE=64 -o "$B/grpcstream-tiny" grpcstream.c json.c
 check "tiny ring: an entry that needs the whole ring" run_case "$B/grpcstream-tiny" tests/tiny/ring_wrap.in tests/tiny/ring_wrap.out
 sleeps_until_far_deadline() {   # a deadline 35 days away: sleep, don't spin
-    t=$( { /usr/bin/time -f '%U %S' timeout 1 ./grpcstream < fuzz/regressions/manual/main_deadline_int_spin.in > /dev/null; } 2>&1 | tail -1)
+    t=$( { /usr/bin/time -f '%U %S' timeout 1 ./grpcstream < tests/far_deadline.in > /dev/null; } 2>&1 | tail -1)
     echo "cpu seconds (user sys) in 1 s: $t"
     awk -v u="${t%% *}" -v s="${t##* }" 'BEGIN { exit !(u + s < 0.3) }'
 }
