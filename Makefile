@@ -1,4 +1,4 @@
-# grpcstream: make (build), make test, make bench, make soak, make install.
+# grpcstream: make (build), make test, make bench, make soak, make fuzz, make install.
 CC ?= cc
 CFLAGS ?= -O2
 WARN = -std=c99 -Wall -Wextra -Wpedantic -Werror
@@ -16,6 +16,9 @@ test: all
 bench: all
 	sh bench/bench.sh
 
+fuzz:
+	sh fuzz/run.sh build
+
 soak: all
 	sh bench/soak.sh
 
@@ -26,4 +29,4 @@ install: grpcstream
 clean:
 	rm -rf grpcstream build bench/build
 
-.PHONY: all test bench soak install clean
+.PHONY: all test bench soak fuzz install clean

@@ -978,6 +978,7 @@ static void reset_body(gs_node *n)
 static void reset_line(gs_node *n)
 {
     n->line.top_kind = 0;
+    n->line.target = T_SKIP;
     n->line.src.state = n->line.dest.state = V_ABSENT;
     reset_body(n);
 }
@@ -1066,7 +1067,8 @@ static void on_value(gs_node *n)
     gs_line *l = &n->line;
     int t = l->target;
     l->target = T_SKIP;
-    if (j->depth == (j->kind == GS_JV_OBJECT ? 1 : 0)) {      /* the top value */
+    /* the top value (containers are reported once opened, at depth 1) */
+    if (j->depth == (j->kind == GS_JV_OBJECT || j->kind == GS_JV_ARRAY ? 1 : 0)) {
         l->top_kind = j->kind;
         if (j->kind == GS_JV_OBJECT) l->role[1] = R_ENVELOPE;
         return;

@@ -146,5 +146,12 @@ if [ -f tests/malloc_count.c ] && [ -f bench/gen.py ]; then
     check "no heap allocation with --log FILE (100,000 messages)" zero_allocs_log
 fi
 
+# ------------------------------------------------- coverage-guided fuzzing
+if have clang; then
+    check "fuzz: regressions, then each target ${FUZZ_SECONDS:-60} s on its corpus" sh fuzz/run.sh run "${FUZZ_SECONDS:-60}"
+else
+    skip "fuzz targets (clang not installed)"
+fi
+
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
