@@ -195,6 +195,29 @@ def test_fairness(tmp, path):
     check("fair: two long streams interleave", switches > 10 and len(order) == 10_000, switches)
 
 
+def test_plain_deadline(path):
+    """A plain WatchLogs whose reader is too slow for its deadline: the
+    node stops producing while stdout is full, the deadline passes, and the
+    stream ends DEADLINE_EXCEEDED with the count of messages it sent."""
+    p = subprocess.Popen([BIN, "--log", path], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p.stdin.write((INIT + "\n" + watch(2, timeout_ms=100) + "\n").encode())
+    p.stdin.close()
+    p.stdout.readline()
+    time.sleep(0.5)                     # the pipe fills; the deadline passes
+    sent, end = 0, None
+    for raw in p.stdout:
+        b = json.loads(raw)["body"]
+        if b["type"] == "grpc_stream_msg":
+            sent += 1
+        elif b["type"] == "grpc_stream_end":
+            end = b
+    p.wait()
+    check("deadline: a long plain WatchLogs ends DEADLINE_EXCEEDED mid-stream",
+          end is not None and end["status"] == "DEADLINE_EXCEEDED" and
+          end["count"] == sent and 0 < sent < BIG and p.returncode == 0, (end, sent))
+
+
 def peak_rss_with_pause(path, count, pause_at=None):
     """Streams every entry; the reader stops for 2 s at `pause_at`. Returns
     (peak RSS KiB, seqs in order and once)."""
@@ -240,6 +263,7 @@ def main():
         test_follow_deadline(tmp)
         path = big_log(tmp, BIG)
         test_fairness(tmp, path)
+        test_plain_deadline(path)
         test_backpressure(tmp, path)
     return 1 if failed else 0
 
