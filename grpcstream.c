@@ -449,7 +449,7 @@ static void log_init(gs_log *l)
         ring_append(l, level, msg);
     }
     l->fd = -1;
-    l->gen = l->checked_ms = 0;
+    l->gen = 0;
 }
 
 #ifndef GS_NO_FILE_LOG
@@ -627,6 +627,7 @@ int gs_log_open(gs_node *n, const char *path)
         return -1;
     }
     memcpy(l->path, path, plen + 1);
+    l->checked_ms = 0;
     l->fd = fd;
     l->ino = st.st_ino;
     l->dev = st.st_dev;
@@ -684,6 +685,17 @@ static int file_read(gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
         }
     }
     return 0;
+}
+
+#else
+#include <errno.h>
+
+int gs_log_open(gs_node *n, const char *path)
+{
+    (void)n;
+    (void)path;
+    errno = ENOSYS;             /* built without the file log */
+    return -1;
 }
 #endif
 
@@ -1532,6 +1544,7 @@ void gs_init(gs_node *n)
     reset_line(n);
 }
 
+#ifndef GS_NO_FILE_LOG
 /* Followers of a file log hear of lines others append within this. */
 #define FILE_CHECK_MS 50
 
@@ -1542,6 +1555,7 @@ static int has_waiting_follower(const gs_node *n)
         if (n->streams[i].state != GS_FREE && n->streams[i].waiting) return 1;
     return 0;
 }
+#endif
 
 void gs_tick(gs_node *n, uint64_t now_ms)
 {

@@ -346,12 +346,15 @@ typedef struct {                    /* the log: a ring of entries, or a file */
     uint64_t tail, head;            /* absolute byte positions */
     union { uint64_t align; char bytes[GS_LOG_RING]; } ring;
     int fd;                         /* the file (--log), or -1 */
-    uint64_t gen, known, entries, lines, checked_ms, ino, dev, win_off;
+    uint64_t gen;                   /* bumped when the file starts anew */
+#ifndef GS_NO_FILE_LOG
+    uint64_t known, entries, lines, checked_ms, ino, dev, win_off;
     size_t win_len;
     gs_json scan;
     char path[4096];
     char win[GS_LOG_LINE_MAX];      /* the read window */
     char level_buf[GS_MAX_VALUE], msg_buf[GS_MAX_VALUE];
+#endif
 } gs_log;
 
 struct gs_node {

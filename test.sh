@@ -95,6 +95,8 @@ check "README example session" run_case ./grpcstream examples/session.jsonl exam
 EMB="-DGS_MAX_STREAMS=8 -DGS_MAX_VALUE=256 -DGS_LOG_RING=8192 -DGS_OUT_BATCH=4096"
 check "embedded build ($EMB)" gcc $WARN -O2 $EMB -o "$B/grpcstream-small" grpcstream.c json.c
 check "embedded build serves the example session" run_case "$B/grpcstream-small" examples/session.jsonl examples/session.out
+check "embedded build without the file log (-DGS_NO_FILE_LOG)" gcc $WARN -O2 $EMB -DGS_NO_FILE_LOG -o "$B/grpcstream-nofile" grpcstream.c json.c
+check "  ...serves the example session" run_case "$B/grpcstream-nofile" examples/session.jsonl examples/session.out
 
 # ------------------------------------------ the log ring, a small build
 check "ring build (-DGS_LOG_RING=4096)" gcc $WARN -O2 -DGS_LOG_RING=4096 -o "$B/grpcstream-ring" grpcstream.c json.c
