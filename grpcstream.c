@@ -955,9 +955,12 @@ enum { T_SKIP, T_SRC, T_DEST, T_BODY, T_TYPE, T_MSG_ID, T_NODE_ID, T_STREAM_ID,
 enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL,
        M_STATE, M_CALL, M_UNKNOWN };
 
-static const char *const type_names[] = {
-    "init", "grpc_server_stream", "grpc_bidi_stream_open", "grpc_bidi_stream_send",
-    "grpc_bidi_stream_close", "grpc_stream_cancel", "grpc_stream_state", "grpc_call"
+/* Request types in M_ order, with their lengths known at compile time. */
+#define NAMED(s) { s, sizeof(s) - 1 }
+static const struct { const char *name; size_t len; } type_names[] = {
+    NAMED("init"), NAMED("grpc_server_stream"), NAMED("grpc_bidi_stream_open"),
+    NAMED("grpc_bidi_stream_send"), NAMED("grpc_bidi_stream_close"),
+    NAMED("grpc_stream_cancel"), NAMED("grpc_stream_state"), NAMED("grpc_call")
 };
 
 static int key_equals(const gs_json *j, const char *name, size_t len)
@@ -1045,19 +1048,15 @@ static void on_member(gs_node *n)
     l->target = (uint8_t)t;
 }
 
-static void store_id(const gs_json *j, gs_idbuf *b)
+/* A wanted string ended in an id or name buffer: its state and length. */
+static void store_string(const gs_json *j, uint8_t *state, size_t *len)
 {
-    if (j->kind != GS_JV_STRING) b->state = V_NOT_STRING;
-    else if (j->str_over) b->state = V_LONG;
-    else { b->state = V_OK; b->len = j->str_len; }
+    if (j->kind != GS_JV_STRING) *state = V_NOT_STRING;
+    else if (j->str_over) *state = V_LONG;
+    else { *state = V_OK; *len = j->str_len; }
 }
-
-static void store_name(const gs_json *j, gs_namebuf *b)
-{
-    if (j->kind != GS_JV_STRING) b->state = V_NOT_STRING;
-    else if (j->str_over) b->state = V_LONG;
-    else { b->state = V_OK; b->len = j->str_len; }
-}
+#define store_id(j, b) store_string(j, &(b)->state, &(b)->len)
+#define store_name(j, b) store_string(j, &(b)->state, &(b)->len)
 
 static void store_capture(gs_node *n, gs_capture *c)
 {
@@ -1330,7 +1329,7 @@ static void on_send(gs_node *n)
     gs_addr a;
     if (!s) return;
     m = s->method;
-    for (mi = 0; n->methods[mi] != m; mi++) {}
+    mi = s->method_index;
     if (n->scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = "nesting deeper than 64";
     else status = decode_payload(n, mi, C_DATA, &in, &why);
     if (status == GS_OK) {
@@ -1368,6 +1367,7 @@ static gs_stream *start_stream(gs_node *n, unsigned mi)
 {
     gs_stream *s = stream_alloc(n, n->methods[mi]);
     gs_line *l = &n->line;
+    s->method_index = (uint8_t)mi;
     s->opened_by = l->msg_id;
     s->deadline = 0;
     if (l->timeout_state == V_OK)   /* saturating: 2^64-1 ms is "never" */
@@ -1442,7 +1442,7 @@ static int type_of(const gs_namebuf *t)
 {
     int i;
     for (i = 0; i < M_UNKNOWN; i++)
-        if (strlen(type_names[i]) == t->len && memcmp(type_names[i], t->buf, t->len) == 0) return i;
+        if (type_names[i].len == t->len && memcmp(type_names[i].name, t->buf, t->len) == 0) return i;
     return M_UNKNOWN;
 }
 

@@ -302,6 +302,7 @@ typedef struct { int has, neg; uint64_t mag; } gs_reply_to;
 
 struct gs_stream {
     const gs_method *method;
+    uint8_t method_index;           /* its place in node->methods */
     uint8_t state, follows, waiting, queued;
     uint16_t budget;                /* next() calls left in this turn */
     uint64_t id;                    /* 0: a plain server stream, no id */
