@@ -1,11 +1,31 @@
 /*
- * grpcstream.c - the gRPC streaming core, its built-in services, the
- * JSON-lines front end, and (unless GS_NO_MAIN) a poll() loop around them.
+ * grpcstream.c - the gRPC streaming core, its built-in services, its front
+ * ends, and (unless GS_NO_MAIN) a poll() loop around them.
  *
- * Sections, in order: status codes; message descriptors; the stream table;
- * JSON-lines output (the writing half of the front end, which the
- * dispatcher calls); the built-in services; the dispatcher (calls and
- * streams); the JSON-lines front end (reading); the node API; main().
+ * Contents. Each section opens with a numbered banner and a paragraph on
+ * what it owns and what it does not support; its static functions carry
+ * the prefix shown.
+ *
+ *    1. Basics                status names, output helpers         put_
+ *    2. Message descriptors   the built-in message types
+ *    3. Stream table          slots and run queues                 st_
+ *    4. Front-end interface   what the call core asks of a front   fe_
+ *                             end: emit a message, emit an end,
+ *                             is there room
+ *    5. Call core             methods, admission, start, deliver,  core_
+ *                             half-close, cancel, end; turns,
+ *                             wake-ups, deadlines
+ *    6. Built-in services     the log (ring or file), WatchLogs,   ring_ file_
+ *                             Append, BiDiChat                     log_ watch_
+ *    7. JSON lines: output    replies in json.dumps form           jl_
+ *    8. JSON lines: input     scanner events, checks, requests     jl_
+ *    9. Front-end dispatch    section 4's switch over front ends   fe_
+ *   10. Node API              gs_init, gs_register, gs_feed, ...   gs_
+ *   11. main()                the poll() loop (not with GS_NO_MAIN)
+ *
+ * A section calls only earlier ones. The one exception is the call core,
+ * which reaches the front ends through section 4's three functions: they
+ * are declared there and defined in section 9, after every front end.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "grpcstream.h"
@@ -15,8 +35,12 @@
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ===================================================================== */
-/* Status codes and names                                                 */
+/* 1. Basics: status names, output helpers                                */
 /* ===================================================================== */
+
+/* gRPC status names, Maelstrom error codes, and the small writers every
+ * section uses (put_n and friends copy; json.c escapes). Nothing here
+ * knows a front end. */
 
 static const char *const status_names[] = {
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
@@ -35,9 +59,37 @@ const char *gs_status_name(int status)
 enum { E_NOT_SUPPORTED = 10, E_UNAVAILABLE = 11, E_MALFORMED = 12,
        E_NO_KEY = 20, E_PRECONDITION = 22 };
 
+static char *put_n(char *d, const char *s, size_t len)
+{
+    memcpy(d, s, len);
+    return d + len;
+}
+
+/* put() a string literal (length known at compile time) or any string. */
+#define PUT(d, lit) put_n(d, lit, sizeof(lit) - 1)
+static char *put(char *d, const char *s) { return put_n(d, s, strlen(s)); }
+
+/* A text with a number in it, as the node's limits appear in messages:
+ * "<a><number><b>" into buf (which has room). Returns buf. */
+static const char *put_limit_text(char *buf, const char *a, uint64_t number, const char *b)
+{
+    char *d = gs_json_put_u64(put(buf, a), number);
+    *put(d, b) = '\0';
+    return buf;
+}
+
+static void report(gs_node *n, const char *what)
+{
+    if (n->diag) n->diag(n, what);
+}
+
 /* ===================================================================== */
-/* Message descriptors                                                    */
+/* 2. Message descriptors                                                 */
 /* ===================================================================== */
+
+/* The built-in services' message types (PROTOCOL.md 2.1): a static field
+ * table each, read by every front end. Field types are string, uint64 and
+ * bool; nothing else is supported yet. */
 
 static const gs_field watch_request_fields[] = {
     { "filter", 1, GS_STRING }, { "limit", 2, GS_UINT64 }, { "follow", 3, GS_BOOL }
@@ -54,61 +106,41 @@ static const gs_desc chat_message = { "ChatMessage", chat_message_fields, 1 };
 static const gs_desc append_response = { "AppendResponse", append_response_fields, 1 };
 
 /* ===================================================================== */
-/* The stream table: static slots, ids, owners, run queues                */
+/* 3. Stream table: static slots and run queues                           */
 /* ===================================================================== */
 
-/* Slots are on a free list; live streams with an id hang off a bucket
- * by id (ids are sequential, so id % GS_MAX_STREAMS spreads them). */
+/* GS_MAX_STREAMS slots on a free list, shared by every front end, and two
+ * queues of slot indices: `urgent` streams owe a turn before the next
+ * input is read (a JSON-lines rule the HTTP/2 front end does not gate on),
+ * `runq` streams take turns in gs_pump. A stream is in at most one queue
+ * (s->queued: 1 urgent, 2 runq). No ids here: a front end names its
+ * streams its own way. */
 
-static void streams_init(gs_node *n)
+static void st_init(gs_node *n)
 {
     int i;
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         n->streams[i].state = GS_FREE;
         n->streams[i].self = (int16_t)i;
         n->streams[i].next_free = (int16_t)(i + 1 < GS_MAX_STREAMS ? i + 1 : -1);
-        n->buckets[i] = -1;
     }
     n->free_head = 0;
+    n->urgent_head = n->urgent_len = n->runq_head = n->runq_len = 0;
 }
 
-static gs_stream *stream_alloc(gs_node *n, const gs_method *m)
+static gs_stream *st_alloc(gs_node *n)
 {
     gs_stream *s;
     if (n->free_head < 0) return NULL;
     s = &n->streams[n->free_head];
     n->free_head = s->next_free;
-    s->method = m;
     s->state = GS_OPEN;
-    s->follows = s->waiting = s->queued = 0;
-    s->id = 0;
+    s->follows = s->waiting = s->queued = s->parked = 0;
     s->count = 0;
     s->budget = 0;
+    s->deadline = 0;
     return s;
 }
-
-static unsigned bucket_of(uint64_t id) { return (unsigned)(id % GS_MAX_STREAMS); }
-
-static void stream_assign_id(gs_node *n, gs_stream *s)
-{
-    unsigned b;
-    s->id = ++n->last_stream_id;
-    b = bucket_of(s->id);
-    s->next_in_bucket = n->buckets[b];
-    n->buckets[b] = s->self;
-}
-
-static gs_stream *stream_by_id(gs_node *n, uint64_t id)
-{
-    int16_t i;
-    for (i = n->buckets[bucket_of(id)]; i >= 0; i = n->streams[i].next_in_bucket)
-        if (n->streams[i].id == id) return &n->streams[i];
-    return NULL;
-}
-
-/* Queues of slot indices: `urgent` streams finish their turn before the
- * next line is read; `runq` streams take turns in gs_pump. A stream is in
- * at most one queue (s->queued says which: 1 urgent, 2 runq). */
 
 static void queue_push(int16_t *q, unsigned *head, unsigned *len, int16_t v)
 {
@@ -142,32 +174,326 @@ static void queue_remove(int16_t *q, unsigned *head, unsigned *len, int16_t v)
     *len = kept;
 }
 
-static void make_urgent(gs_node *n, gs_stream *s)
+static void st_make_urgent(gs_node *n, gs_stream *s)
 {
     s->queued = 1;
     s->budget = GS_SLICE + 1;       /* GS_SLICE messages, then the end */
     queue_push(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
 }
 
-static void make_runnable(gs_node *n, gs_stream *s)
+static void st_make_runnable(gs_node *n, gs_stream *s)
 {
     s->queued = 2;
     queue_push(n->runq, &n->runq_head, &n->runq_len, s->self);
 }
 
-static void stream_free(gs_node *n, gs_stream *s)
+static void st_free(gs_node *n, gs_stream *s)
 {
     if (s->queued == 1) queue_remove(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
     if (s->queued == 2) queue_remove(n->runq, &n->runq_head, &n->runq_len, s->self);
     if (s->deadline) n->deadlines--;
-    if (s->id) {
-        int16_t *link = &n->buckets[bucket_of(s->id)];
-        while (*link != s->self) link = &n->streams[*link].next_in_bucket;
-        *link = s->next_in_bucket;
-    }
     s->state = GS_FREE;
     s->next_free = n->free_head;
     n->free_head = s->self;
+}
+
+/* ===================================================================== */
+/* 4. Front-end interface                                                 */
+/* ===================================================================== */
+
+/* The call core emits through these three calls and nothing else; each
+ * switches on s->front (section 9). A front end writes what they ask in
+ * its own wire format, addressed its own way. `by_request`: the emission
+ * answers the request the front end is handling now (a JSON reply goes to
+ * it); otherwise the server acts alone (a pushed message, a deadline).
+ * Room: ROOM_ALL stops every stream (JSON lines: one output buffer);
+ * ROOM_STREAM parks this stream until its front end calls core_resume
+ * (HTTP/2: flow control). */
+
+enum { FE_JSON, FE_TEST };
+enum { ROOM_OK, ROOM_STREAM, ROOM_ALL };
+enum { FOR_MSG, FOR_END };
+
+static void fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
+static void fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                        const char *why, size_t why_len);
+static int fe_room(const gs_node *n, const gs_stream *s, int for_what);
+
+/* ===================================================================== */
+/* 5. Call core                                                           */
+/* ===================================================================== */
+
+/* What a call is, whoever carries it: find the method by name, admit the
+ * call (a slot, a deadline), start it, deliver client messages, half-close,
+ * cancel, end; and the scheduler: turns of at most GS_SLICE messages,
+ * wake-ups of waiting streams, deadlines on the caller's clock. It reads
+ * no wire format and writes none. Every call, unary ones too, holds a slot
+ * while it runs. Replies are checked here: a string field longer than
+ * GS_MAX_OUT_VALUE ends the call RESOURCE_EXHAUSTED. */
+
+static int core_find(const gs_node *n, const char *svc, size_t svc_len,
+                     const char *name, size_t name_len)
+{
+    unsigned i;
+    for (i = 0; i < n->nmethods; i++) {
+        const gs_method *m = n->methods[i];
+        if (strlen(m->service) == svc_len && memcmp(m->service, svc, svc_len) == 0 &&
+            strlen(m->name) == name_len && memcmp(m->name, name, name_len) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* A slot for a call of method mi carried by `front`, with a deadline
+ * timeout_ms from now (0: none). NULL when every slot is busy. */
+static gs_stream *core_admit(gs_node *n, unsigned mi, int front, uint64_t timeout_ms)
+{
+    gs_stream *s = st_alloc(n);
+    if (!s) return NULL;
+    s->method = n->methods[mi];
+    s->method_index = (uint8_t)mi;
+    s->kind = (uint8_t)s->method->kind;
+    s->front = (uint8_t)front;
+    s->serial = ++n->next_serial;
+    if (timeout_ms) {       /* saturating: 2^64-1 ms is "never" */
+        s->deadline = timeout_ms > UINT64_MAX - n->now_ms ? UINT64_MAX : n->now_ms + timeout_ms;
+        n->deadlines++;
+    }
+    return s;
+}
+
+/* The status message as sent: at most GS_MAX_WHY bytes, cut at a UTF-8
+ * character boundary. */
+static size_t core_why_len(const char *why)
+{
+    size_t len = strlen(why);
+    if (len <= GS_MAX_WHY) return len;
+    len = GS_MAX_WHY;
+    while (len > 0 && ((unsigned char)why[len] & 0xC0) == 0x80) len--;
+    return len;
+}
+
+/* Ends the call: the front end writes its end and forgets it; the slot is
+ * free at once. */
+static void core_end(gs_node *n, gs_stream *s, int by_request, int status, const char *why)
+{
+    if (status < 0 || status > GS_UNAUTHENTICATED) status = GS_UNKNOWN;
+    if (status != GS_OK && !why) why = gs_status_name(status);
+    if (status == GS_OK) why = "";
+    fe_emit_end(n, s, by_request, status, why, core_why_len(why));
+    st_free(n, s);
+}
+
+/* A reply as a handler filled it: every string within GS_MAX_OUT_VALUE. */
+static int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
+{
+    unsigned i;
+    for (i = 0; i < m->desc->nfields; i++) {
+        if (m->desc->fields[i].type == GS_STRING && m->v[i].s.n > GS_MAX_OUT_VALUE) {
+            char *d = put(PUT(n->why, "reply field "), m->desc->fields[i].name);
+            put_limit_text(d, " larger than ", GS_MAX_OUT_VALUE, " bytes");
+            *why = n->why;
+            return GS_RESOURCE_EXHAUSTED;
+        }
+    }
+    return GS_OK;
+}
+
+/* Opens a streaming call: start() runs (a server stream's with its
+ * request, and the stream is HALF_CLOSED: the client sent its one
+ * request). On failure the call ends, answering the request; the status
+ * is returned. */
+static int core_start(gs_node *n, gs_stream *s, const gs_msg *req)
+{
+    const char *why = NULL;
+    int status = GS_OK;
+    if (s->kind == GS_SERVER_STREAMING) s->state = GS_HALF_CLOSED;
+    if (s->method->start) status = s->method->start(n, s, req, &why);
+    if (status != GS_OK) {
+        core_end(n, s, 1, status, why);
+        return status;
+    }
+    if (s->kind == GS_SERVER_STREAMING) st_make_urgent(n, s);
+    return GS_OK;
+}
+
+/* A unary call: its one request in, its response (or failure) out. */
+static void core_unary(gs_node *n, gs_stream *s, const gs_msg *req)
+{
+    gs_msg resp;
+    const char *why = NULL;
+    int status;
+    resp.desc = s->method->out;
+    status = s->method->unary(n, req, &resp, &why);
+    if (status == GS_OK) status = core_check_reply(n, &resp, &why);
+    if (status == GS_OK) {
+        s->count++;
+        fe_emit_msg(n, s, &resp, 1);
+    }
+    core_end(n, s, 1, status, why);
+}
+
+/* A client message on a bidi stream: recv() answers it or ends the call. */
+static void core_deliver(gs_node *n, gs_stream *s, const gs_msg *in)
+{
+    gs_msg out;
+    const char *why = NULL;
+    int status;
+    out.desc = s->method->out;
+    status = s->method->recv(n, s, in, &out, &why);
+    if (status == GS_OK) status = core_check_reply(n, &out, &why);
+    if (status != GS_OK) {
+        core_end(n, s, 1, status, why);
+        return;
+    }
+    s->count++;
+    fe_emit_msg(n, s, &out, 1);
+}
+
+/* The client half-closed a bidi stream: it ends (OK unless half_close
+ * says otherwise), or goes on sending with next() as HALF_CLOSED. */
+static void core_half_close(gs_node *n, gs_stream *s)
+{
+    const char *why = NULL;
+    int r = s->method->half_close ? s->method->half_close(n, s, &why) : GS_OK;
+    if (r == GS_AGAIN || r == GS_WAIT) {
+        s->state = GS_HALF_CLOSED;
+        if (r == GS_WAIT) s->waiting = 1;
+        else st_make_urgent(n, s);
+        return;
+    }
+    core_end(n, s, 1, r, why);
+}
+
+static void core_cancel(gs_node *n, gs_stream *s)
+{
+    core_end(n, s, 1, GS_CANCELLED, "cancelled by client");
+}
+
+/* One turn of a stream: up to its budget of next() calls while its front
+ * end has room. Returns 1 if the stream should run again later, 0 if it
+ * ended, waits or is parked, -1 if every stream must wait for room. */
+static int core_run_turn(gs_node *n, gs_stream *s)
+{
+    while (s->budget > 0) {
+        gs_msg m;
+        const char *why = NULL;
+        int r, room = fe_room(n, s, FOR_MSG);
+        if (room == ROOM_ALL) return -1;
+        if (room == ROOM_STREAM) {
+            s->parked = 1;
+            return 0;
+        }
+        s->budget--;
+        m.desc = s->method->out;
+        r = s->method->next(n, s, &m, &why);
+        if (r == GS_SEND) {
+            r = core_check_reply(n, &m, &why);
+            if (r == GS_OK) {
+                s->count++;
+                fe_emit_msg(n, s, &m, 0);
+                continue;
+            }
+        }
+        if (r == GS_AGAIN) break;
+        if (r == GS_WAIT) {
+            s->waiting = 1;
+            return 0;
+        }
+        core_end(n, s, 0, r, why);
+        return 0;
+    }
+    return 1;
+}
+
+/* Finishes the turns owed before the next input. Returns 0 if the output
+ * must be drained first. */
+static int core_run_urgent(gs_node *n)
+{
+    while (n->urgent_len) {
+        gs_stream *s = &n->streams[queue_pop(n->urgent, &n->urgent_head, &n->urgent_len)];
+        int r;
+        s->queued = 0;
+        r = core_run_turn(n, s);
+        if (r < 0) {
+            queue_unpop(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
+            s->queued = 1;
+            return 0;
+        }
+        if (r == 1) st_make_runnable(n, s);
+    }
+    return 1;
+}
+
+int gs_pump(gs_node *n)
+{
+    unsigned turns;
+    if (!core_run_urgent(n)) return 1;
+    for (turns = n->runq_len; turns > 0; turns--) {
+        gs_stream *s = &n->streams[queue_pop(n->runq, &n->runq_head, &n->runq_len)];
+        int r;
+        s->queued = 0;
+        if (s->budget == 0) s->budget = GS_SLICE + 1;
+        r = core_run_turn(n, s);
+        if (r < 0) {
+            queue_unpop(n->runq, &n->runq_head, &n->runq_len, s->self);
+            s->queued = 2;
+            return 1;
+        }
+        if (r == 1) {
+            s->budget = 0;
+            st_make_runnable(n, s);
+        }
+    }
+    return n->runq_len > 0;
+}
+
+#define URGENT_AT(n, i) ((n)->urgent[((n)->urgent_head + (i)) % GS_MAX_STREAMS])
+
+void gs_wake(gs_node *n, const gs_method *m)
+{
+    unsigned first = n->urgent_len, i, k;
+    for (i = 0; i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state != GS_FREE && s->waiting && s->method == m) {
+            s->waiting = 0;
+            st_make_urgent(n, s);
+        }
+    }
+    /* followers hear news in the order their calls came: sort what was
+     * just queued by admission (an insertion sort in the queue itself) */
+    for (i = first + 1; i < n->urgent_len; i++) {
+        int16_t v = URGENT_AT(n, i);
+        for (k = i; k > first && n->streams[URGENT_AT(n, k - 1)].serial > n->streams[v].serial; k--)
+            URGENT_AT(n, k) = URGENT_AT(n, k - 1);
+        URGENT_AT(n, k) = v;
+    }
+}
+
+/* Ends every call whose deadline has passed, as its front end has room. */
+static void core_expire(gs_node *n)
+{
+    int i;
+    for (i = 0; n->deadlines && i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        int room;
+        if (s->state == GS_FREE || !s->deadline || s->deadline > n->now_ms) continue;
+        room = fe_room(n, s, FOR_END);
+        if (room == ROOM_ALL) return;
+        if (room == ROOM_OK) core_end(n, s, 0, GS_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
+}
+
+/* The earliest deadline of a live call, or 0 if none. */
+static uint64_t core_next_deadline(const gs_node *n)
+{
+    uint64_t first = 0;
+    int i;
+    for (i = 0; n->deadlines && i < GS_MAX_STREAMS; i++) {
+        const gs_stream *s = &n->streams[i];
+        if (s->state != GS_FREE && s->deadline && (!first || s->deadline < first)) first = s->deadline;
+    }
+    return first;
 }
 
 void *gs_stream_state(gs_stream *s) { return s->state_area.bytes; }
@@ -179,164 +505,14 @@ char *gs_scratch(gs_node *n, size_t size)
     return size <= sizeof n->scratch ? n->scratch : NULL;
 }
 
+/* 6. Built-in services: the log, WatchLogs, Append, BiDiChat             */
 /* ===================================================================== */
-/* JSON-lines output: replies in json.dumps form, appended to n->out      */
-/* ===================================================================== */
 
-/* Where lines the node cannot answer are reported (gs_set_diagnostic). */
-static void diag_default(const char *what) { (void)what; }
-static void (*gs_diag)(const char *) = diag_default;
-
-/* Every reply is written whole into room checked beforehand. */
-static int out_room(const gs_node *n) { return GS_OUT_SIZE - n->out_len >= GS_REPLY_MAX; }
-
-static char *put_n(char *d, const char *s, size_t len)
-{
-    memcpy(d, s, len);
-    return d + len;
-}
-
-/* put() a string literal (length known at compile time) or any string. */
-#define PUT(d, lit) put_n(d, lit, sizeof(lit) - 1)
-static char *put(char *d, const char *s) { return put_n(d, s, strlen(s)); }
-
-/* ", "key": " for a literal key. */
-#define PUT_KEY(d, key) PUT(d, ", \"" key "\": ")
-
-/* Who a reply goes to and what it answers. */
-typedef struct {
-    const char *dest;
-    size_t dest_len;
-    const gs_reply_to *reply_to;
-} gs_addr;
-
-static char *reply_begin(gs_node *n, const gs_addr *a, const char *type)
-{
-    char *d = n->out + n->out_len;
-    d = PUT(d, "{\"src\": ");
-    if (n->initialised) {
-        memcpy(d, n->id_json, n->id_json_len);
-        d += n->id_json_len;
-    } else {                        /* before init: sign as the request's dest */
-        d = gs_json_put_str(d, n->line.dest.buf, n->line.dest.len);
-    }
-    d = PUT(d, ", \"dest\": ");
-    d = gs_json_put_str(d, a->dest, a->dest_len);
-    d = PUT(d, ", \"body\": {\"type\": \"");
-    d = put(d, type);
-    *d++ = '"';
-    if (a->reply_to && a->reply_to->has) {
-        d = PUT_KEY(d, "in_reply_to");
-        d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
-    }
-    return d;
-}
-
-static void reply_end(gs_node *n, char *d)
-{
-    d = PUT_KEY(d, "msg_id");
-    d = gs_json_put_u64(d, n->next_msg_id++);
-    d = PUT(d, "}}\n");
-    n->out_len = (size_t)(d - n->out);
-}
-
-static char *put_stream_id(char *d, uint64_t id)
-{
-    d = PUT_KEY(d, "stream_id");
-    d = PUT(d, "\"s");
-    d = gs_json_put_u64(d, id);
-    *d++ = '"';
-    return d;
-}
-
-static char *put_msg(char *d, const gs_msg *m)
-{
-    unsigned i;
-    *d++ = '{';
-    for (i = 0; i < m->desc->nfields; i++) {
-        const gs_field *f = &m->desc->fields[i];
-        if (i) d = PUT(d, ", ");
-        *d++ = '"';
-        d = put(d, f->name);
-        d = PUT(d, "\": ");
-        switch (f->type) {
-        case GS_STRING: d = gs_json_put_str(d, m->v[i].s.p, m->v[i].s.n); break;
-        case GS_UINT64: d = gs_json_put_u64(d, m->v[i].u); break;
-        case GS_BOOL: d = put(d, m->v[i].b ? "true" : "false"); break;
-        }
-    }
-    *d++ = '}';
-    return d;
-}
-
-static void reply_error(gs_node *n, const gs_addr *a, int code, const char *text)
-{
-    char *d = reply_begin(n, a, "error");
-    d = PUT_KEY(d, "code");
-    d = gs_json_put_u64(d, (uint64_t)code);
-    d = PUT_KEY(d, "text");
-    d = gs_json_put_str(d, text, strlen(text));
-    reply_end(n, d);
-}
-
-static gs_addr stream_addr(const gs_stream *s, const gs_reply_to *cause)
-{
-    gs_addr a;
-    a.dest = s->owner;
-    a.dest_len = s->owner_len;
-    a.reply_to = cause ? cause : &s->opened_by;
-    return a;
-}
-
-/* grpc_stream_end: the call's trailers. `cause` is the request that ended
- * it, or NULL when the server ended it alone. */
-static void write_end(gs_node *n, const gs_addr *a, uint64_t id, uint64_t count,
-                      int status, const char *why)
-{
-    char *d = reply_begin(n, a, "grpc_stream_end");
-    if (id) d = put_stream_id(d, id);
-    d = PUT_KEY(d, "status");
-    *d++ = '"';
-    d = put(d, gs_status_name(status));
-    *d++ = '"';
-    d = PUT_KEY(d, "count");
-    d = gs_json_put_u64(d, count);
-    if (status != GS_OK) {
-        if (!why) why = gs_status_name(status);
-        d = PUT_KEY(d, "message");
-        d = gs_json_put_str(d, why, strlen(why));
-    }
-    reply_end(n, d);
-}
-
-static void end_stream(gs_node *n, gs_stream *s, const gs_reply_to *cause,
-                       int status, const char *why)
-{
-    gs_addr a = stream_addr(s, cause);
-    write_end(n, &a, s->id, s->count, status, why);
-    stream_free(n, s);
-}
-
-static void write_stream_msg(gs_node *n, gs_stream *s, const gs_msg *m)
-{
-    gs_addr a = stream_addr(s, NULL);
-    char *d = reply_begin(n, &a, "grpc_stream_msg");
-    if (s->id) d = put_stream_id(d, s->id);
-    d = PUT_KEY(d, "seq");
-    d = gs_json_put_u64(d, ++s->count);
-    d = PUT_KEY(d, "data");
-    d = put_msg(d, m);
-    reply_end(n, d);
-}
-
-static void write_open_ok(gs_node *n, const gs_addr *a, const char *type, uint64_t id)
-{
-    reply_end(n, put_stream_id(reply_begin(n, a, type), id));
-}
-
-/* ===================================================================== */
-/* Built-in services: LogWatcher (WatchLogs, Append) and Chat (BiDiChat)  */
-/* ===================================================================== */
+/* LogWatcher (WatchLogs, Append) and Chat (BiDiChat), written against the
+ * public service API only (gs_method, gs_stream_state, gs_wake) like any
+ * vendored service. The log is an in-memory ring or, with gs_log_open, a
+ * file read in place (POSIX only; GS_NO_FILE_LOG leaves it out). Not
+ * supported: a log larger than the ring keeps only its newest entries. */
 
 /* The log is a ring of entries [u32 level_len][u32 msg_len][level][msg],
  * each padded to 8 bytes and never split by the ring's end (a header with
@@ -559,9 +735,9 @@ static int parse_entry(gs_log *l, const char *line, size_t len, gs_str *level, g
 
 /* Counts the complete lines after `known`, up to `limit` bytes (or the end
  * of the file), reporting bad ones with their line number. */
-static void file_scan(gs_log *l, uint64_t limit)
+static void file_scan(gs_node *n, uint64_t limit)
 {
-    char what[sizeof l->path + 64];
+    gs_log *l = &n->log;
     for (;;) {
         const char *line;
         size_t len;
@@ -576,12 +752,8 @@ static void file_scan(gs_log *l, uint64_t limit)
         } else if (whole && (len == 0 || (len == 1 && line[0] == '\r'))) {
             /* blank lines are not entries */
         } else {
-            char *d = put_n(what, l->path, strlen(l->path));
-            *d++ = ':';
-            d = gs_json_put_u64(d, l->lines);
-            d = PUT(d, ": bad log line skipped");
-            *d = '\0';
-            gs_diag(what);
+            put_limit_text(put(l->report, l->path), ":", l->lines, ": bad log line skipped");
+            report(n, l->report);
         }
         l->known += len + 1;
     }
@@ -595,23 +767,24 @@ static void file_restart(gs_log *l)
 }
 
 /* tail -F: a new file at the path, or a shorter one, is read anew. */
-static void file_check(gs_log *l)
+static void file_check(gs_node *n)
 {
+    gs_log *l = &n->log;
     struct stat st;
-    if (stat(l->path, &st) == 0 && (st.st_ino != l->ino || st.st_dev != l->dev)) {
+    if (stat(l->path, &st) == 0 && ((uint64_t)st.st_ino != l->ino || (uint64_t)st.st_dev != l->dev)) {
         int fd = open(l->path, O_RDONLY);
         if (fd >= 0) {
             close(l->fd);
             l->fd = fd;
-            l->ino = st.st_ino;
-            l->dev = st.st_dev;
+            l->ino = (uint64_t)st.st_ino;
+            l->dev = (uint64_t)st.st_dev;
             file_restart(l);
         }
     } else if (fstat(l->fd, &st) == 0 && (uint64_t)st.st_size < l->known) {
         file_restart(l);
     }
     l->win_len = 0;             /* the file may have changed under the window */
-    file_scan(l, 0);
+    file_scan(n, 0);
 }
 
 int gs_log_open(gs_node *n, const char *path)
@@ -629,16 +802,17 @@ int gs_log_open(gs_node *n, const char *path)
     memcpy(l->path, path, plen + 1);
     l->checked_ms = 0;
     l->fd = fd;
-    l->ino = st.st_ino;
-    l->dev = st.st_dev;
+    l->ino = (uint64_t)st.st_ino;
+    l->dev = (uint64_t)st.st_dev;
     file_restart(l);
-    file_scan(l, 0);
+    file_scan(n, 0);
     return 0;
 }
 
 /* Appends one line: plain when it reads back the same, else JSON. */
-static uint64_t file_append(gs_log *l, gs_str level, gs_str msg)
+static uint64_t file_append(gs_node *n, gs_str level, gs_str msg)
 {
+    gs_log *l = &n->log;
     char *d = l->win;
     size_t i;
     int plain = level.n > 0 && gs_utf8_valid(level.p, level.n) && gs_utf8_valid(msg.p, msg.n);
@@ -661,8 +835,8 @@ static uint64_t file_append(gs_log *l, gs_str level, gs_str msg)
     if (write(fd, l->win, (size_t)(d - l->win)) != d - l->win) { close(fd); return 0; }
     end = lseek(fd, 0, SEEK_CUR);
     close(fd);
-    file_check(l);
-    file_scan(l, (uint64_t)end);
+    file_check(n);
+    file_scan(n, (uint64_t)end);
     return l->entries;
 }
 
@@ -700,12 +874,12 @@ int gs_log_open(gs_node *n, const char *path)
 #endif
 
 /* The log, whichever it is. */
-static uint64_t log_append(gs_log *l, gs_str level, gs_str msg)
+static uint64_t log_append(gs_node *n, gs_str level, gs_str msg)
 {
 #ifndef GS_NO_FILE_LOG
-    if (l->fd >= 0) return file_append(l, level, msg);
+    if (n->log.fd >= 0) return file_append(n, level, msg);
 #endif
-    return ring_append(l, level, msg);
+    return ring_append(&n->log, level, msg);
 }
 
 static int log_read(gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
@@ -782,12 +956,12 @@ static int watch_next(gs_node *n, gs_stream *s, gs_msg *out, const char **why)
 
 static const gs_method watch_logs = {
     "LogWatcher", "WatchLogs", GS_SERVER_STREAMING, &watch_request, &log_entry,
-    NULL, watch_start, watch_next, NULL
+    NULL, watch_start, watch_next, NULL, NULL
 };
 
 static int append(gs_node *n, const gs_msg *req, gs_msg *resp, const char **why)
 {
-    uint64_t seq = log_append(&n->log, req->v[0].s, req->v[1].s);
+    uint64_t seq = log_append(n, req->v[0].s, req->v[1].s);
     if (!seq) {
         *why = "entry larger than the log";
         return GS_RESOURCE_EXHAUSTED;
@@ -799,7 +973,7 @@ static int append(gs_node *n, const gs_msg *req, gs_msg *resp, const char **why)
 
 static const gs_method append_method = {
     "LogWatcher", "Append", GS_UNARY, &log_entry, &append_response,
-    append, NULL, NULL, NULL
+    append, NULL, NULL, NULL, NULL
 };
 
 static int chat_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out,
@@ -819,128 +993,251 @@ static int chat_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out,
 
 static const gs_method bidi_chat = {
     "Chat", "BiDiChat", GS_BIDI_STREAMING, &chat_message, &chat_message,
-    NULL, NULL, NULL, chat_recv
+    NULL, NULL, NULL, chat_recv, NULL
 };
 
 /* ===================================================================== */
-/* The dispatcher: method table, stream turns, calls                      */
+/* ===================================================================== */
+/* 7. JSON lines: output                                                  */
 /* ===================================================================== */
 
-static const char *const kind_mismatch[] = {
-    "method is not unary", "method is not server-streaming",
-    "method is not bidi-streaming"
-};
+/* The writing half of the JSON-lines front end (PROTOCOL.md 1.1): replies
+ * in json.dumps form, appended whole to n->jl.out into room checked
+ * beforehand, and this front end's side of section 4. A JSON-lines
+ * stream is named s<N> (fe.jl.id, from one sequence, never reused) and
+ * belongs to the src that opened it. Output room is one buffer for every
+ * stream: when a reply might not fit, everything waits (ROOM_ALL). */
 
-/* Finds a method; on failure sets *why and returns -1. */
-static int find_method(const gs_node *n, const gs_namebuf *svc, const gs_namebuf *name,
-                       gs_kind kind, const char **why)
+/* Who a reply goes to and what it answers. */
+typedef struct {
+    const char *dest;
+    size_t dest_len;
+    const gs_reply_to *reply_to;
+} jl_addr;
+
+/* ", "key": " for a literal key. */
+#define PUT_KEY(d, key) PUT(d, ", \"" key "\": ")
+
+/* The most room a reply's envelope needs: src, dest and an echoed
+ * stream_id (escaped), the fixed members, a status message. */
+#define JL_ENVELOPE_MAX (3 * (6 * (size_t)GS_MAX_ID + 2) + 6 * (size_t)GS_MAX_WHY + 512)
+
+/* The most room a reply with message type d needs (strings escaped 6x). */
+static size_t jl_reply_room(const gs_desc *d)
+{
+    size_t room = JL_ENVELOPE_MAX + 2;
+    unsigned i;
+    for (i = 0; i < d->nfields; i++) {
+        room += 7 + strlen(d->fields[i].name);
+        switch (d->fields[i].type) {
+        case GS_STRING: room += 6 * GS_MAX_OUT_VALUE + 2; break;
+        case GS_UINT64: room += 20; break;
+        case GS_BOOL: room += 5; break;
+        }
+    }
+    return room;
+}
+
+static int jl_line_room(const gs_node *n) { return GS_OUT_SIZE - n->jl.out_len >= n->jl.line_room; }
+
+static int jl_room(const gs_node *n, const gs_stream *s)
+{
+    return GS_OUT_SIZE - n->jl.out_len >= n->reply_room[s->method_index] ? ROOM_OK : ROOM_ALL;
+}
+
+static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
+{
+    char *d = n->jl.out + n->jl.out_len;
+    d = PUT(d, "{\"src\": ");
+    if (n->jl.initialised) {
+        memcpy(d, n->jl.id_json, n->jl.id_json_len);
+        d += n->jl.id_json_len;
+    } else {                        /* before init: sign as the request's dest */
+        d = gs_json_put_str(d, n->jl.line.dest.buf, n->jl.line.dest.len);
+    }
+    d = PUT(d, ", \"dest\": ");
+    d = gs_json_put_str(d, a->dest, a->dest_len);
+    d = PUT(d, ", \"body\": {\"type\": \"");
+    d = put(d, type);
+    *d++ = '"';
+    if (a->reply_to && a->reply_to->has) {
+        d = PUT_KEY(d, "in_reply_to");
+        d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
+    }
+    return d;
+}
+
+static void jl_reply_end(gs_node *n, char *d)
+{
+    d = PUT_KEY(d, "msg_id");
+    d = gs_json_put_u64(d, n->jl.next_msg_id++);
+    d = PUT(d, "}}\n");
+    n->jl.out_len = (size_t)(d - n->jl.out);
+}
+
+static char *jl_put_stream_id(char *d, uint64_t id)
+{
+    d = PUT_KEY(d, "stream_id");
+    d = PUT(d, "\"s");
+    d = gs_json_put_u64(d, id);
+    *d++ = '"';
+    return d;
+}
+
+static char *jl_put_status(char *d, int status)
+{
+    d = PUT_KEY(d, "status");
+    *d++ = '"';
+    d = put(d, gs_status_name(status));
+    *d++ = '"';
+    return d;
+}
+
+static char *jl_put_msg(char *d, const gs_msg *m)
 {
     unsigned i;
-    if (svc->state == 1 && name->state == 1) {
-        for (i = 0; i < n->nmethods; i++) {
-            const gs_method *m = n->methods[i];
-            if (strlen(m->service) == svc->len && memcmp(m->service, svc->buf, svc->len) == 0 &&
-                strlen(m->name) == name->len && memcmp(m->name, name->buf, name->len) == 0) {
-                if (m->kind == kind) return (int)i;
-                *why = kind_mismatch[kind];
-                return -1;
-            }
+    *d++ = '{';
+    for (i = 0; i < m->desc->nfields; i++) {
+        const gs_field *f = &m->desc->fields[i];
+        if (i) d = PUT(d, ", ");
+        *d++ = '"';
+        d = put(d, f->name);
+        d = PUT(d, "\": ");
+        switch (f->type) {
+        case GS_STRING: d = gs_json_put_str(d, m->v[i].s.p, m->v[i].s.n); break;
+        case GS_UINT64: d = gs_json_put_u64(d, m->v[i].u); break;
+        case GS_BOOL: d = put(d, m->v[i].b ? "true" : "false"); break;
         }
     }
-    *why = "unknown method";
-    return -1;
+    *d++ = '}';
+    return d;
 }
 
-/* One turn of a server stream: up to its budget of next() calls while the
- * output has room. Returns 1 if the stream should run again later. */
-static int run_turn(gs_node *n, gs_stream *s)
+static void jl_reply_error(gs_node *n, const jl_addr *a, int code, const char *text)
 {
-    while (s->budget > 0) {
-        gs_msg m;
-        const char *why = NULL;
-        int r;
-        if (!out_room(n)) return -1;
-        s->budget--;
-        m.desc = s->method->out;
-        r = s->method->next(n, s, &m, &why);
-        if (r == GS_SEND) {
-            write_stream_msg(n, s, &m);
-        } else if (r == GS_AGAIN) {
-            break;
-        } else if (r == GS_WAIT) {
-            s->waiting = 1;
-            return 0;
-        } else {
-            end_stream(n, s, NULL, r, why);
-            return 0;
-        }
-    }
-    return 1;
+    char *d = jl_reply_begin(n, a, "error");
+    d = PUT_KEY(d, "code");
+    d = gs_json_put_u64(d, (uint64_t)code);
+    d = PUT_KEY(d, "text");
+    d = gs_json_put_str(d, text, strlen(text));
+    jl_reply_end(n, d);
 }
 
-/* Finishes the turns owed before the next line. Returns 0 if the output
- * must be drained first. */
-static int run_urgent(gs_node *n)
+/* grpc_stream_end: the call's trailers. */
+static void jl_write_end(gs_node *n, const jl_addr *a, uint64_t id, uint64_t count,
+                         int status, const char *why, size_t why_len)
 {
-    while (n->urgent_len) {
-        gs_stream *s = &n->streams[queue_pop(n->urgent, &n->urgent_head, &n->urgent_len)];
-        int r;
-        s->queued = 0;
-        r = run_turn(n, s);
-        if (r < 0) {
-            queue_unpop(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
-            s->queued = 1;
-            return 0;
-        }
-        if (r == 1) make_runnable(n, s);
+    char *d = jl_reply_begin(n, a, "grpc_stream_end");
+    if (id) d = jl_put_stream_id(d, id);
+    d = jl_put_status(d, status);
+    d = PUT_KEY(d, "count");
+    d = gs_json_put_u64(d, count);
+    if (status != GS_OK) {
+        d = PUT_KEY(d, "message");
+        d = gs_json_put_str(d, why, why_len);
     }
-    return 1;
+    jl_reply_end(n, d);
 }
 
-void gs_wake(gs_node *n, const gs_method *m)
+/* A failed unary call: grpc_call_ok with its status and message. */
+static void jl_write_call_failed(gs_node *n, const jl_addr *a, int status,
+                                 const char *why, size_t why_len)
 {
-    gs_stream *woken[GS_MAX_STREAMS];
-    int count = 0, i, k;
-    for (i = 0; i < GS_MAX_STREAMS; i++) {
-        gs_stream *s = &n->streams[i];
-        if (s->state != GS_FREE && s->waiting && s->method == m) {
-            /* insertion sort: followers hear news in stream-id order */
-            for (k = count++; k > 0 && woken[k - 1]->id > s->id; k--) woken[k] = woken[k - 1];
-            woken[k] = s;
-        }
-    }
-    for (i = 0; i < count; i++) {
-        woken[i]->waiting = 0;
-        make_urgent(n, woken[i]);
-    }
+    char *d = jl_reply_begin(n, a, "grpc_call_ok");
+    d = jl_put_status(d, status);
+    d = PUT_KEY(d, "message");
+    d = gs_json_put_str(d, why, why_len);
+    jl_reply_end(n, d);
 }
 
-int gs_pump(gs_node *n)
+/* ----- streams by id ---------------------------------------------------- */
+
+/* Live streams with an id hang off a bucket by id (ids are sequential, so
+ * id % GS_MAX_STREAMS spreads them). */
+
+static unsigned jl_bucket_of(uint64_t id) { return (unsigned)(id % GS_MAX_STREAMS); }
+
+static void jl_assign_id(gs_node *n, gs_stream *s)
 {
-    unsigned turns;
-    if (!run_urgent(n)) return 1;
-    for (turns = n->runq_len; turns > 0; turns--) {
-        gs_stream *s = &n->streams[queue_pop(n->runq, &n->runq_head, &n->runq_len)];
-        int r;
-        s->queued = 0;
-        if (s->budget == 0) s->budget = GS_SLICE + 1;
-        r = run_turn(n, s);
-        if (r < 0) {
-            queue_unpop(n->runq, &n->runq_head, &n->runq_len, s->self);
-            s->queued = 2;
-            return 1;
-        }
-        if (r == 1) {
-            s->budget = 0;
-            make_runnable(n, s);
-        }
+    unsigned b;
+    s->fe.jl.id = ++n->jl.last_stream_id;
+    b = jl_bucket_of(s->fe.jl.id);
+    s->fe.jl.next_in_bucket = n->jl.buckets[b];
+    n->jl.buckets[b] = s->self;
+}
+
+static gs_stream *jl_stream_by_id(gs_node *n, uint64_t id)
+{
+    int16_t i;
+    for (i = n->jl.buckets[jl_bucket_of(id)]; i >= 0; i = n->streams[i].fe.jl.next_in_bucket)
+        if (n->streams[i].fe.jl.id == id) return &n->streams[i];
+    return NULL;
+}
+
+static void jl_forget(gs_node *n, gs_stream *s)
+{
+    int16_t *link;
+    if (!s->fe.jl.id) return;
+    link = &n->jl.buckets[jl_bucket_of(s->fe.jl.id)];
+    while (*link != s->self) link = &n->streams[*link].fe.jl.next_in_bucket;
+    *link = s->fe.jl.next_in_bucket;
+}
+
+/* ----- this front end's side of section 4 ------------------------------ */
+
+/* A reply to the request being handled, or a message the server sends
+ * alone to the stream's owner, answering the request that opened it. */
+static jl_addr jl_stream_addr(gs_node *n, const gs_stream *s, int by_request)
+{
+    jl_addr a;
+    a.dest = s->fe.jl.owner;
+    a.dest_len = s->fe.jl.owner_len;
+    a.reply_to = by_request ? &n->jl.line.msg_id : &s->fe.jl.opened_by;
+    return a;
+}
+
+static void jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+{
+    jl_addr a = jl_stream_addr(n, s, by_request);
+    char *d;
+    if (s->kind == GS_UNARY) {
+        d = jl_reply_begin(n, &a, "grpc_call_ok");
+        d = put(PUT_KEY(d, "status"), "\"OK\"");
+        d = jl_put_msg(PUT_KEY(d, "response"), m);
+    } else if (by_request) {        /* the answer to a bidi send */
+        d = jl_reply_begin(n, &a, "grpc_bidi_stream_recv");
+        d = jl_put_msg(PUT_KEY(d, "data"), m);
+    } else {
+        d = jl_reply_begin(n, &a, "grpc_stream_msg");
+        if (s->fe.jl.id) d = jl_put_stream_id(d, s->fe.jl.id);
+        d = PUT_KEY(d, "seq");
+        d = gs_json_put_u64(d, s->count);
+        d = jl_put_msg(PUT_KEY(d, "data"), m);
     }
-    return n->runq_len > 0;
+    jl_reply_end(n, d);
+}
+
+static void jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                        const char *why, size_t why_len)
+{
+    jl_addr a = jl_stream_addr(n, s, by_request);
+    if (s->kind != GS_UNARY) jl_write_end(n, &a, s->fe.jl.id, s->count, status, why, why_len);
+    else if (status != GS_OK) jl_write_call_failed(n, &a, status, why, why_len);
+    /* an OK unary call was answered whole by its grpc_call_ok */
+    jl_forget(n, s);
 }
 
 /* ===================================================================== */
-/* JSON-lines front end                                                   */
+/* 8. JSON lines: input                                                   */
 /* ===================================================================== */
+
+/* The reading half of the JSON-lines front end (PROTOCOL.md 1): scanner
+ * events decide where each wanted value goes (envelope, body, the payload
+ * fields registered methods read), a whole line is checked in the order
+ * README "Order of checks" gives, and each request type has one handler
+ * that drives the call core. Values the node does not need are skipped,
+ * never stored. Not supported: payload fields nested below the top level
+ * of `request` / `data`. */
 
 /* What the object at a depth is. */
 enum { R_OTHER, R_ENVELOPE, R_BODY, R_REQUEST, R_DATA };
@@ -957,88 +1254,88 @@ enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL
 
 /* Request types in M_ order, with their lengths known at compile time. */
 #define NAMED(s) { s, sizeof(s) - 1 }
-static const struct { const char *name; size_t len; } type_names[] = {
+static const struct { const char *name; size_t len; } jl_type_names[] = {
     NAMED("init"), NAMED("grpc_server_stream"), NAMED("grpc_bidi_stream_open"),
     NAMED("grpc_bidi_stream_send"), NAMED("grpc_bidi_stream_close"),
     NAMED("grpc_stream_cancel"), NAMED("grpc_stream_state"), NAMED("grpc_call")
 };
 
-static int key_equals(const gs_json *j, const char *name, size_t len)
+static int jl_key_equals(const gs_json *j, const char *name, size_t len)
 {
     return !j->key_over && j->key_len == len && memcmp(j->key, name, len) == 0;
 }
-#define key_is(j, lit) key_equals(j, lit, sizeof(lit) - 1)
+#define jl_key_is(j, lit) jl_key_equals(j, lit, sizeof(lit) - 1)
 
 /* Forgets a payload's fields: a capture counts only if it was stored
  * under the payload's current generation. */
-static void reset_payload(gs_node *n, int container)
+static void jl_reset_payload(gs_node *n, int container)
 {
-    n->line.payload_kind[container] = 0;
-    n->line.payload_gen[container]++;
+    n->jl.line.payload_kind[container] = 0;
+    n->jl.line.payload_gen[container]++;
 }
 
-static void reset_body(gs_node *n)
+static void jl_reset_body(gs_node *n)
 {
-    gs_line *l = &n->line;
+    gs_line *l = &n->jl.line;
     l->body_kind = 0;
     l->msg_id_state = V_ABSENT;
     l->msg_id.has = 0;
     l->timeout_state = V_ABSENT;
     l->type.state = l->service.state = l->method.state = V_ABSENT;
     l->node_id.state = l->stream_id.state = V_ABSENT;
-    reset_payload(n, C_REQUEST);
-    reset_payload(n, C_DATA);
+    jl_reset_payload(n, C_REQUEST);
+    jl_reset_payload(n, C_DATA);
 }
 
-static void reset_line(gs_node *n)
+static void jl_reset_line(gs_node *n)
 {
-    n->line.top_kind = 0;
-    n->line.target = T_SKIP;
-    n->line.src.state = n->line.dest.state = V_ABSENT;
-    reset_body(n);
+    n->jl.line.top_kind = 0;
+    n->jl.line.target = T_SKIP;
+    n->jl.line.src.state = n->jl.line.dest.state = V_ABSENT;
+    jl_reset_body(n);
 }
 
-static void want_id(gs_json *j, gs_idbuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
-static void want_name(gs_json *j, gs_namebuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
+static void jl_want_id(gs_json *j, gs_idbuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
+static void jl_want_name(gs_json *j, gs_namebuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
 
-static int find_capture(const gs_node *n, int container, const gs_json *j)
+static int jl_find_capture(const gs_node *n, int container, const gs_json *j)
 {
     unsigned i;
-    for (i = 0; i < n->ncaps; i++)
-        if (n->caps[i].container == container &&
-            key_equals(j, n->caps[i].name, strlen(n->caps[i].name))) return (int)i;
+    for (i = 0; i < n->jl.ncaps; i++)
+        if (n->jl.caps[i].container == container &&
+            jl_key_equals(j, n->jl.caps[i].name, strlen(n->jl.caps[i].name))) return (int)i;
     return -1;
 }
 
 /* A member name: decide where its value goes. */
-static void on_member(gs_node *n)
+static void jl_on_member(gs_node *n)
 {
-    gs_json *j = &n->scan;
-    gs_line *l = &n->line;
+    gs_json *j = &n->jl.scan;
+    gs_line *l = &n->jl.line;
     int t = T_SKIP;
     switch (l->role[j->depth]) {
     case R_ENVELOPE:
-        if (key_is(j, "src")) { t = T_SRC; want_id(j, &l->src); }
-        else if (key_is(j, "dest")) { t = T_DEST; want_id(j, &l->dest); }
-        else if (key_is(j, "body")) { t = T_BODY; reset_body(n); gs_json_want(j, NULL, 0); }
+        if (jl_key_is(j, "src")) { t = T_SRC; jl_want_id(j, &l->src); }
+        else if (jl_key_is(j, "dest")) { t = T_DEST; jl_want_id(j, &l->dest); }
+        else if (jl_key_is(j, "body")) { t = T_BODY; jl_reset_body(n); gs_json_want(j, NULL, 0); }
         break;
     case R_BODY:
-        if (key_is(j, "type")) { t = T_TYPE; want_name(j, &l->type); }
-        else if (key_is(j, "msg_id")) { t = T_MSG_ID; gs_json_want(j, NULL, 0); }
-        else if (key_is(j, "node_id")) { t = T_NODE_ID; want_id(j, &l->node_id); }
-        else if (key_is(j, "stream_id")) { t = T_STREAM_ID; want_id(j, &l->stream_id); }
-        else if (key_is(j, "service")) { t = T_SERVICE; want_name(j, &l->service); }
-        else if (key_is(j, "method")) { t = T_METHOD; want_name(j, &l->method); }
-        else if (key_is(j, "timeout_ms")) { t = T_TIMEOUT; gs_json_want(j, NULL, 0); }
-        else if (key_is(j, "request")) { t = T_REQUEST; reset_payload(n, C_REQUEST); gs_json_want(j, NULL, 0); }
-        else if (key_is(j, "data")) { t = T_DATA; reset_payload(n, C_DATA); gs_json_want(j, NULL, 0); }
+        if (jl_key_is(j, "type")) { t = T_TYPE; jl_want_name(j, &l->type); }
+        else if (jl_key_is(j, "msg_id")) { t = T_MSG_ID; gs_json_want(j, NULL, 0); }
+        else if (jl_key_is(j, "node_id")) { t = T_NODE_ID; jl_want_id(j, &l->node_id); }
+        else if (jl_key_is(j, "stream_id")) { t = T_STREAM_ID; jl_want_id(j, &l->stream_id); }
+        else if (jl_key_is(j, "service")) { t = T_SERVICE; jl_want_name(j, &l->service); }
+        else if (jl_key_is(j, "method")) { t = T_METHOD; jl_want_name(j, &l->method); }
+        else if (jl_key_is(j, "timeout_ms")) { t = T_TIMEOUT; gs_json_want(j, NULL, 0); }
+        else if (jl_key_is(j, "request")) { t = T_REQUEST; jl_reset_payload(n, C_REQUEST); gs_json_want(j, NULL, 0); }
+        else if (jl_key_is(j, "data")) { t = T_DATA; jl_reset_payload(n, C_DATA); gs_json_want(j, NULL, 0); }
         break;
     case R_REQUEST:
     case R_DATA: {
-        int c = find_capture(n, l->role[j->depth] == R_REQUEST ? C_REQUEST : C_DATA, j);
+        int c = jl_find_capture(n, l->role[j->depth] == R_REQUEST ? C_REQUEST : C_DATA, j);
         if (c >= 0) {
             t = T_CAPTURE + c;
-            gs_json_want(j, n->caps[c].buf, GS_MAX_VALUE);
+            gs_json_want(j, n->jl.caps[c].buf, GS_MAX_VALUE);
         }
         break;
     }
@@ -1049,19 +1346,19 @@ static void on_member(gs_node *n)
 }
 
 /* A wanted string ended in an id or name buffer: its state and length. */
-static void store_string(const gs_json *j, uint8_t *state, size_t *len)
+static void jl_store_string(const gs_json *j, uint8_t *state, size_t *len)
 {
     if (j->kind != GS_JV_STRING) *state = V_NOT_STRING;
     else if (j->str_over) *state = V_LONG;
     else { *state = V_OK; *len = j->str_len; }
 }
-#define store_id(j, b) store_string(j, &(b)->state, &(b)->len)
-#define store_name(j, b) store_string(j, &(b)->state, &(b)->len)
+#define jl_store_id(j, b) jl_store_string(j, &(b)->state, &(b)->len)
+#define jl_store_name(j, b) jl_store_string(j, &(b)->state, &(b)->len)
 
-static void store_capture(gs_node *n, gs_capture *c)
+static void jl_store_capture(gs_node *n, gs_capture *c)
 {
-    const gs_json *j = &n->scan;
-    c->gen = n->line.payload_gen[c->container];
+    const gs_json *j = &n->jl.scan;
+    c->gen = n->jl.line.payload_gen[c->container];
     c->kind = j->kind;
     c->over = j->str_over;
     c->len = j->str_len;
@@ -1072,10 +1369,10 @@ static void store_capture(gs_node *n, gs_capture *c)
 }
 
 /* A wanted value is complete (objects: just begun). */
-static void on_value(gs_node *n)
+static void jl_on_value(gs_node *n)
 {
-    gs_json *j = &n->scan;
-    gs_line *l = &n->line;
+    gs_json *j = &n->jl.scan;
+    gs_line *l = &n->jl.line;
     int t = l->target;
     l->target = T_SKIP;
     /* the top value (containers are reported once opened, at depth 1) */
@@ -1086,13 +1383,13 @@ static void on_value(gs_node *n)
     }
     if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_OTHER;
     switch (t) {
-    case T_SRC: store_id(j, &l->src); break;
-    case T_DEST: store_id(j, &l->dest); break;
+    case T_SRC: jl_store_id(j, &l->src); break;
+    case T_DEST: jl_store_id(j, &l->dest); break;
     case T_BODY:
         l->body_kind = j->kind;
         if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_BODY;
         break;
-    case T_TYPE: store_name(j, &l->type); break;
+    case T_TYPE: jl_store_name(j, &l->type); break;
     case T_MSG_ID:
         l->msg_id_state = j->kind == GS_JV_NUMBER && j->num_int && !j->num_big &&
                           (!j->num_neg || j->num_mag <= (uint64_t)1 << 63) ? V_OK : V_NOT_STRING;
@@ -1100,10 +1397,10 @@ static void on_value(gs_node *n)
         l->msg_id.neg = j->num_neg;
         l->msg_id.mag = j->num_mag;
         break;
-    case T_NODE_ID: store_id(j, &l->node_id); break;
-    case T_STREAM_ID: store_id(j, &l->stream_id); break;
-    case T_SERVICE: store_name(j, &l->service); break;
-    case T_METHOD: store_name(j, &l->method); break;
+    case T_NODE_ID: jl_store_id(j, &l->node_id); break;
+    case T_STREAM_ID: jl_store_id(j, &l->stream_id); break;
+    case T_SERVICE: jl_store_name(j, &l->service); break;
+    case T_METHOD: jl_store_name(j, &l->method); break;
     case T_TIMEOUT:
         l->timeout_state = j->kind == GS_JV_NUMBER && j->num_int && !j->num_big &&
                            !j->num_neg && j->num_mag > 0 ? V_OK : V_NOT_STRING;
@@ -1115,14 +1412,14 @@ static void on_value(gs_node *n)
         if (j->kind == GS_JV_OBJECT) l->role[j->depth] = t == T_REQUEST ? R_REQUEST : R_DATA;
         break;
     default:
-        if (t >= T_CAPTURE) store_capture(n, &n->caps[t - T_CAPTURE]);
+        if (t >= T_CAPTURE) jl_store_capture(n, &n->jl.caps[t - T_CAPTURE]);
         break;
     }
 }
 
 /* ----- decoding a payload by its descriptor ----------------------------- */
 
-static const char *field_error(gs_node *n, const char *field, const char *what)
+static const char *jl_field_error(gs_node *n, const char *field, const char *what)
 {
     char *d = put(n->why, field);
     d = put(d, what);
@@ -1130,22 +1427,18 @@ static const char *field_error(gs_node *n, const char *field, const char *what)
     return n->why;
 }
 
-static const char *too_large(gs_node *n, const char *field)
+static const char *jl_too_large(gs_node *n, const char *field)
 {
-    char *d = put(n->why, field);
-    d = PUT(d, " larger than ");
-    d = gs_json_put_u64(d, GS_MAX_VALUE);
-    d = PUT(d, " bytes");
-    *d = '\0';
+    put_limit_text(put(n->why, field), " larger than ", GS_MAX_VALUE, " bytes");
     return n->why;
 }
 
 /* Fills *msg from the captured fields of payload `container`. */
-static int decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
-                          const char **why)
+static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
+                             const char **why)
 {
     const gs_desc *desc = n->methods[mi]->in;
-    uint8_t kind = n->line.payload_kind[container];
+    uint8_t kind = n->jl.line.payload_kind[container];
     unsigned i;
     if (kind && kind != GS_JV_NULL && kind != GS_JV_OBJECT) {
         *why = container == C_REQUEST ? "request must be an object" : "data must be an object";
@@ -1154,29 +1447,29 @@ static int decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
     msg->desc = desc;
     for (i = 0; i < desc->nfields; i++) {
         const gs_field *f = &desc->fields[i];
-        const gs_capture *c = &n->caps[n->method_caps[mi][i]];
-        int present = kind == GS_JV_OBJECT && c->gen == n->line.payload_gen[container] &&
+        const gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
+        int present = kind == GS_JV_OBJECT && c->gen == n->jl.line.payload_gen[container] &&
                       c->kind != GS_JV_NULL;
         switch (f->type) {
         case GS_STRING:
             msg->v[i].s.p = c->buf;
             msg->v[i].s.n = present ? c->len : 0;
             if (!present) break;
-            if (c->kind != GS_JV_STRING) { *why = field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
-            if (c->over) { *why = too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
+            if (c->kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
+            if (c->over) { *why = jl_too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
             break;
         case GS_UINT64:
             msg->v[i].u = present ? c->num_mag : 0;
             if (present && (c->kind != GS_JV_NUMBER || !c->num_int || c->num_big ||
                             (c->num_neg && c->num_mag))) {
-                *why = field_error(n, f->name, " must be a non-negative 64-bit integer");
+                *why = jl_field_error(n, f->name, " must be a non-negative 64-bit integer");
                 return GS_INVALID_ARGUMENT;
             }
             break;
         case GS_BOOL:
             msg->v[i].b = present && c->kind == GS_JV_TRUE;
             if (present && c->kind != GS_JV_TRUE && c->kind != GS_JV_FALSE) {
-                *why = field_error(n, f->name, " must be a boolean");
+                *why = jl_field_error(n, f->name, " must be a boolean");
                 return GS_INVALID_ARGUMENT;
             }
             break;
@@ -1187,64 +1480,68 @@ static int decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
 
 /* ----- handlers, one per request type ---------------------------------- */
 
-static gs_addr line_addr(gs_node *n)
+static const char *const jl_kind_mismatch[] = {
+    "method is not unary", "method is not server-streaming",
+    "method is not bidi-streaming"
+};
+
+static jl_addr jl_line_addr(gs_node *n)
 {
-    gs_addr a;
-    a.dest = n->line.src.buf;
-    a.dest_len = n->line.src.len;
-    a.reply_to = &n->line.msg_id;
+    jl_addr a;
+    a.dest = n->jl.line.src.buf;
+    a.dest_len = n->jl.line.src.len;
+    a.reply_to = &n->jl.line.msg_id;
     return a;
 }
 
-static void error_reply(gs_node *n, int code, const char *text)
+static void jl_error(gs_node *n, int code, const char *text)
 {
-    gs_addr a = line_addr(n);
-    reply_error(n, &a, code, text);
+    jl_addr a = jl_line_addr(n);
+    jl_reply_error(n, &a, code, text);
+}
+
+static const char *jl_too_deep(gs_node *n)
+{
+    return put_limit_text(n->why, "nesting deeper than ", GS_MAX_DEPTH, "");
 }
 
 /* A call that fails before it has a stream: trailers only. */
-static void call_failed(gs_node *n, int type, int status, const char *why)
+static void jl_call_failed(gs_node *n, int type, int status, const char *why)
 {
-    gs_addr a = line_addr(n);
-    if (type == M_CALL) {
-        char *d = reply_begin(n, &a, "grpc_call_ok");
-        d = PUT_KEY(d, "status");
-        *d++ = '"';
-        d = put(d, gs_status_name(status));
-        *d++ = '"';
-        d = PUT_KEY(d, "message");
-        d = gs_json_put_str(d, why, strlen(why));
-        reply_end(n, d);
-    } else {
-        write_end(n, &a, 0, 0, status, why);
-    }
+    jl_addr a = jl_line_addr(n);
+    size_t why_len = core_why_len(why);
+    if (type == M_CALL) jl_write_call_failed(n, &a, status, why, why_len);
+    else jl_write_end(n, &a, 0, 0, status, why, why_len);
 }
 
-static void on_init(gs_node *n)
+static void jl_on_init(gs_node *n)
 {
-    gs_line *l = &n->line;
-    gs_addr a = line_addr(n);
-    if (l->node_id.state == V_LONG) { error_reply(n, E_MALFORMED, "node_id longer than 255 bytes"); return; }
-    if (l->node_id.state != V_OK) { error_reply(n, E_MALFORMED, "node_id must be a string"); return; }
-    if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
-    if (!n->initialised) {
-        n->id_json_len = (size_t)(gs_json_put_str(n->id_json, l->node_id.buf, l->node_id.len) - n->id_json);
-        n->initialised = 1;
+    gs_line *l = &n->jl.line;
+    jl_addr a = jl_line_addr(n);
+    if (l->node_id.state == V_LONG) {
+        jl_error(n, E_MALFORMED, put_limit_text(n->why, "node_id longer than ", GS_MAX_ID, " bytes"));
+        return;
     }
-    reply_end(n, reply_begin(n, &a, "init_ok"));
+    if (l->node_id.state != V_OK) { jl_error(n, E_MALFORMED, "node_id must be a string"); return; }
+    if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
+    if (!n->jl.initialised) {
+        n->jl.id_json_len = (size_t)(gs_json_put_str(n->jl.id_json, l->node_id.buf, l->node_id.len) - n->jl.id_json);
+        n->jl.initialised = 1;
+    }
+    jl_reply_end(n, jl_reply_begin(n, &a, "init_ok"));
 }
 
 /* The stream a request names, if it may use it; otherwise answers the
  * request itself and returns NULL. *closed is set for a closed id. */
-static gs_stream *named_stream(gs_node *n, int *closed)
+static gs_stream *jl_named_stream(gs_node *n, int *closed)
 {
-    gs_idbuf *b = &n->line.stream_id;
+    gs_idbuf *b = &n->jl.line.stream_id;
     uint64_t id = 0;
     size_t i;
     gs_stream *s;
     *closed = 0;
     if (b->state == V_ABSENT || b->state == V_NOT_STRING) {
-        error_reply(n, E_MALFORMED, "stream_id must be a string");
+        jl_error(n, E_MALFORMED, "stream_id must be a string");
         return NULL;
     }
     if (b->state == V_OK && b->len >= 2 && b->len <= 20 && b->buf[0] == 's' && b->buf[1] != '0') {
@@ -1252,297 +1549,383 @@ static gs_stream *named_stream(gs_node *n, int *closed)
             id = id * 10 + (uint64_t)(b->buf[i] - '0');
         if (i < b->len) id = 0;
     }
-    if (id == 0 || id > n->last_stream_id) {
-        error_reply(n, E_NO_KEY, "unknown stream");
+    if (id == 0 || id > n->jl.last_stream_id) {
+        jl_error(n, E_NO_KEY, "unknown stream");
         return NULL;
     }
-    s = stream_by_id(n, id);
+    s = jl_stream_by_id(n, id);
     if (!s) {
         *closed = 1;
         return NULL;
     }
-    if (s->owner_len != n->line.src.len || memcmp(s->owner, n->line.src.buf, s->owner_len) != 0) {
-        error_reply(n, E_NO_KEY, "unknown stream");
+    if (s->fe.jl.owner_len != n->jl.line.src.len ||
+        memcmp(s->fe.jl.owner, n->jl.line.src.buf, s->fe.jl.owner_len) != 0) {
+        jl_error(n, E_NO_KEY, "unknown stream");
         return NULL;
     }
     return s;
 }
 
 /* For send and close: the stream must be OPEN. */
-static gs_stream *open_stream(gs_node *n)
+static gs_stream *jl_open_stream(gs_node *n)
 {
     int closed;
-    gs_stream *s = named_stream(n, &closed);
-    if (closed) error_reply(n, E_PRECONDITION, "stream is closed");
+    gs_stream *s = jl_named_stream(n, &closed);
+    if (closed) jl_error(n, E_PRECONDITION, "stream is closed");
     else if (s && s->state != GS_OPEN) {
-        error_reply(n, E_PRECONDITION, "stream is half-closed");
+        jl_error(n, E_PRECONDITION, "stream is half-closed");
         s = NULL;
     }
-    if (s && n->scan.too_deep && n->line.type_id != M_BIDI_SEND) {
-        error_reply(n, E_MALFORMED, "nesting deeper than 64");
+    if (s && n->jl.scan.too_deep && n->jl.line.type_id != M_BIDI_SEND) {
+        jl_error(n, E_MALFORMED, jl_too_deep(n));
         s = NULL;
     }
     return s;
 }
 
-static void on_state(gs_node *n)
+static void jl_on_state(gs_node *n)
 {
     int closed;
-    gs_stream *s = named_stream(n, &closed);
-    gs_addr a = line_addr(n);
+    gs_stream *s = jl_named_stream(n, &closed);
+    jl_addr a = jl_line_addr(n);
     char *d;
     if (!s && !closed) return;
-    if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
-    d = reply_begin(n, &a, "grpc_stream_state_ok");
+    if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
+    d = jl_reply_begin(n, &a, "grpc_stream_state_ok");
     d = PUT_KEY(d, "stream_id");
-    d = gs_json_put_str(d, n->line.stream_id.buf, n->line.stream_id.len);
+    d = gs_json_put_str(d, n->jl.line.stream_id.buf, n->jl.line.stream_id.len);
     d = PUT_KEY(d, "state");
     d = put(d, !s ? "\"CLOSED\"" : s->state == GS_OPEN ? "\"OPEN\"" : "\"HALF_CLOSED\"");
-    reply_end(n, d);
+    jl_reply_end(n, d);
 }
 
-static void on_cancel(gs_node *n)
+static void jl_on_cancel(gs_node *n)
 {
     int closed;
-    gs_stream *s = named_stream(n, &closed);
-    if (closed) { error_reply(n, E_PRECONDITION, "stream is closed"); return; }
+    gs_stream *s = jl_named_stream(n, &closed);
+    if (closed) { jl_error(n, E_PRECONDITION, "stream is closed"); return; }
     if (!s) return;
-    if (n->scan.too_deep) { error_reply(n, E_MALFORMED, "nesting deeper than 64"); return; }
-    end_stream(n, s, &n->line.msg_id, GS_CANCELLED, "cancelled by client");
+    if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
+    core_cancel(n, s);
 }
 
-static void on_close(gs_node *n)
+static void jl_on_close(gs_node *n)
 {
-    gs_stream *s = open_stream(n);
-    /* The client half-closes; the echo service has nothing more to say. */
-    if (s) end_stream(n, s, &n->line.msg_id, GS_OK, NULL);
+    gs_stream *s = jl_open_stream(n);
+    if (s) core_half_close(n, s);
 }
 
-static void on_send(gs_node *n)
+static void jl_on_send(gs_node *n)
 {
-    gs_stream *s = open_stream(n);
-    const gs_method *m;
-    gs_msg in, out;
+    gs_stream *s = jl_open_stream(n);
+    gs_msg in;
     const char *why = NULL;
     int status;
-    unsigned mi;
-    gs_addr a;
     if (!s) return;
-    m = s->method;
-    mi = s->method_index;
-    if (n->scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = "nesting deeper than 64";
-    else status = decode_payload(n, mi, C_DATA, &in, &why);
-    if (status == GS_OK) {
-        out.desc = m->out;
-        status = m->recv(n, s, &in, &out, &why);
-    }
-    if (status != GS_OK) {
-        end_stream(n, s, &n->line.msg_id, status, why);
-        return;
-    }
-    a = line_addr(n);
-    s->count++;
-    reply_end(n, put_msg(PUT_KEY(reply_begin(n, &a, "grpc_bidi_stream_recv"), "data"), &out));
+    if (n->jl.scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = jl_too_deep(n);
+    else status = jl_decode_payload(n, s->method_index, C_DATA, &in, &why);
+    if (status != GS_OK) core_end(n, s, 1, status, why);
+    else core_deliver(n, s, &in);
 }
 
-/* The checks every call makes before it runs: method, depth, payload,
- * a free slot. Returns the method index, or -1 after answering. */
-static int admit_call(gs_node *n, int type, gs_kind kind, gs_msg *req)
+/* The checks every call makes before it runs (method, kind, depth,
+ * payload, deadline, a free slot), then admission. Returns the stream,
+ * or NULL after answering. */
+static gs_stream *jl_admit(gs_node *n, int type, gs_kind kind, gs_msg *req)
 {
+    gs_line *l = &n->jl.line;
     const char *why = NULL;
-    int status = GS_OK;
-    int mi = find_method(n, &n->line.service, &n->line.method, kind, &why);
-    if (mi < 0) status = GS_UNIMPLEMENTED;
-    else if (n->scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = "nesting deeper than 64";
-    else if (kind != GS_BIDI_STREAMING) status = decode_payload(n, (unsigned)mi, C_REQUEST, req, &why);
-    if (status == GS_OK && kind != GS_UNARY && n->line.timeout_state == V_NOT_STRING)
+    int status = GS_OK, mi = -1;
+    gs_stream *s = NULL;
+    if (l->service.state == V_OK && l->method.state == V_OK)
+        mi = core_find(n, l->service.buf, l->service.len, l->method.buf, l->method.len);
+    if (mi < 0) status = GS_UNIMPLEMENTED, why = "unknown method";
+    else if (n->methods[mi]->kind != kind) status = GS_UNIMPLEMENTED, why = jl_kind_mismatch[kind];
+    else if (n->jl.scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = jl_too_deep(n);
+    else if (kind != GS_BIDI_STREAMING) status = jl_decode_payload(n, (unsigned)mi, C_REQUEST, req, &why);
+    if (status == GS_OK && kind != GS_UNARY && l->timeout_state == V_NOT_STRING)
         status = GS_INVALID_ARGUMENT, why = "timeout_ms must be a positive integer";
-    if (status == GS_OK && n->free_head < 0) status = GS_RESOURCE_EXHAUSTED, why = "all stream slots are busy";
-    if (status == GS_OK) return mi;
-    call_failed(n, type, status, why);
-    return -1;
-}
-
-static gs_stream *start_stream(gs_node *n, unsigned mi)
-{
-    gs_stream *s = stream_alloc(n, n->methods[mi]);
-    gs_line *l = &n->line;
-    s->method_index = (uint8_t)mi;
-    s->opened_by = l->msg_id;
-    s->deadline = 0;
-    if (l->timeout_state == V_OK)   /* saturating: 2^64-1 ms is "never" */
-        s->deadline = l->timeout_ms > UINT64_MAX - n->now_ms ? UINT64_MAX : n->now_ms + l->timeout_ms;
-    if (s->deadline) n->deadlines++;
-    s->owner_len = l->src.len;
-    memcpy(s->owner, l->src.buf, l->src.len);
+    if (status == GS_OK) {
+        uint64_t timeout = kind != GS_UNARY && l->timeout_state == V_OK ? l->timeout_ms : 0;
+        s = core_admit(n, (unsigned)mi, FE_JSON, timeout);
+        if (!s) status = GS_RESOURCE_EXHAUSTED, why = "all stream slots are busy";
+    }
+    if (!s) {
+        jl_call_failed(n, type, status, why);
+        return NULL;
+    }
+    s->fe.jl.id = 0;
+    s->fe.jl.opened_by = l->msg_id;
+    s->fe.jl.owner_len = l->src.len;
+    memcpy(s->fe.jl.owner, l->src.buf, l->src.len);
     return s;
 }
 
-static void on_server_stream(gs_node *n)
+/* A stream that outlives its request gets an id, told in `type`. */
+static void jl_open_ok(gs_node *n, gs_stream *s, const char *type)
+{
+    jl_addr a = jl_line_addr(n);
+    jl_assign_id(n, s);
+    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, type), s->fe.jl.id));
+}
+
+static void jl_on_server_stream(gs_node *n)
 {
     gs_msg req;
-    const char *why = NULL;
-    int status;
-    gs_stream *s;
-    int mi = admit_call(n, M_SERVER_STREAM, GS_SERVER_STREAMING, &req);
-    if (mi < 0) return;
-    s = start_stream(n, (unsigned)mi);
-    s->state = GS_HALF_CLOSED;      /* the client sent its one request */
-    status = s->method->start(n, s, &req, &why);
-    if (status != GS_OK) {
-        stream_free(n, s);
-        call_failed(n, M_SERVER_STREAM, status, why);
-        return;
-    }
-    if (s->follows) {
-        gs_addr a = line_addr(n);
-        stream_assign_id(n, s);
-        write_open_ok(n, &a, "grpc_server_stream_open_ok", s->id);
-    }
-    make_urgent(n, s);
+    gs_stream *s = jl_admit(n, M_SERVER_STREAM, GS_SERVER_STREAMING, &req);
+    if (s && core_start(n, s, &req) == GS_OK && s->follows)
+        jl_open_ok(n, s, "grpc_server_stream_open_ok");
 }
 
-static void on_bidi_open(gs_node *n)
+static void jl_on_bidi_open(gs_node *n)
 {
-    gs_addr a = line_addr(n);
-    gs_stream *s;
-    int mi = admit_call(n, M_BIDI_OPEN, GS_BIDI_STREAMING, NULL);
-    if (mi < 0) return;
-    s = start_stream(n, (unsigned)mi);
-    if (s->method->start) s->method->start(n, s, NULL, NULL);
-    stream_assign_id(n, s);
-    write_open_ok(n, &a, "grpc_bidi_stream_open_ok", s->id);
+    gs_stream *s = jl_admit(n, M_BIDI_OPEN, GS_BIDI_STREAMING, NULL);
+    /* a failed start ended the call: that end replaces the open_ok */
+    if (s && core_start(n, s, NULL) == GS_OK) jl_open_ok(n, s, "grpc_bidi_stream_open_ok");
 }
 
-static void on_call(gs_node *n)
+static void jl_on_call(gs_node *n)
 {
-    gs_msg req, resp;
-    const char *why = NULL;
-    const gs_method *m;
-    gs_addr a;
-    char *d;
-    int status;
-    int mi = admit_call(n, M_CALL, GS_UNARY, &req);
-    if (mi < 0) return;
-    m = n->methods[mi];
-    resp.desc = m->out;
-    status = m->unary(n, &req, &resp, &why);
-    if (status != GS_OK) {
-        call_failed(n, M_CALL, status, why ? why : gs_status_name(status));
-        return;
-    }
-    a = line_addr(n);
-    d = reply_begin(n, &a, "grpc_call_ok");
-    d = put(PUT_KEY(d, "status"), "\"OK\"");
-    d = put_msg(PUT_KEY(d, "response"), &resp);
-    reply_end(n, d);
+    gs_msg req;
+    gs_stream *s = jl_admit(n, M_CALL, GS_UNARY, &req);
+    if (s) core_unary(n, s, &req);
 }
 
-static int type_of(const gs_namebuf *t)
+static int jl_type_of(const gs_namebuf *t)
 {
     int i;
     for (i = 0; i < M_UNKNOWN; i++)
-        if (type_names[i].len == t->len && memcmp(type_names[i].name, t->buf, t->len) == 0) return i;
+        if (jl_type_names[i].len == t->len && memcmp(jl_type_names[i].name, t->buf, t->len) == 0) return i;
     return M_UNKNOWN;
 }
 
-
 /* A whole line was read: the checks of README "Order of checks". */
-static void on_line(gs_node *n)
+static void jl_on_line(gs_node *n)
 {
-    gs_line *l = &n->line;
-    int status = n->scan.status;
+    gs_line *l = &n->jl.line;
+    int status = n->jl.scan.status;
     if (status == GS_JL_BLANK) return;
-    if (status == GS_JL_OK && (l->top_kind != GS_JV_OBJECT)) { gs_diag("line is not a JSON object"); return; }
-    if (l->src.state != V_OK) { gs_diag(status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
-    if (!n->initialised && l->dest.state != V_OK) { gs_diag("no usable dest to sign a reply before init"); return; }
+    if (status == GS_JL_OK && (l->top_kind != GS_JV_OBJECT)) { report(n, "line is not a JSON object"); return; }
+    if (l->src.state != V_OK) { report(n, status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
+    if (!n->jl.initialised && l->dest.state != V_OK) { report(n, "no usable dest to sign a reply before init"); return; }
     if (status == GS_JL_ERROR) {
         l->msg_id.has = 0;
-        error_reply(n, E_MALFORMED, "invalid JSON");
+        jl_error(n, E_MALFORMED, "invalid JSON");
         return;
     }
-    if (l->body_kind != GS_JV_OBJECT) { l->msg_id.has = 0; error_reply(n, E_MALFORMED, "body must be an object"); return; }
-    if (l->msg_id_state == V_NOT_STRING) { l->msg_id.has = 0; error_reply(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
-    if (l->type.state != V_OK && l->type.state != V_LONG) { error_reply(n, E_MALFORMED, "type must be a string"); return; }
-    l->type_id = (uint8_t)(l->type.state == V_OK ? type_of(&l->type) : M_UNKNOWN);
-    if (l->type_id == M_UNKNOWN) { error_reply(n, E_NOT_SUPPORTED, "unknown message type"); return; }
-    if (!n->initialised && l->type_id != M_INIT) { error_reply(n, E_UNAVAILABLE, "node not initialised"); return; }
+    if (l->body_kind != GS_JV_OBJECT) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "body must be an object"); return; }
+    if (l->msg_id_state == V_NOT_STRING) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
+    if (l->type.state != V_OK && l->type.state != V_LONG) { jl_error(n, E_MALFORMED, "type must be a string"); return; }
+    l->type_id = (uint8_t)(l->type.state == V_OK ? jl_type_of(&l->type) : M_UNKNOWN);
+    if (l->type_id == M_UNKNOWN) { jl_error(n, E_NOT_SUPPORTED, "unknown message type"); return; }
+    if (!n->jl.initialised && l->type_id != M_INIT) { jl_error(n, E_UNAVAILABLE, "node not initialised"); return; }
     switch (l->type_id) {
-    case M_INIT: on_init(n); break;
-    case M_SERVER_STREAM: on_server_stream(n); break;
-    case M_BIDI_OPEN: on_bidi_open(n); break;
-    case M_BIDI_SEND: on_send(n); break;
-    case M_BIDI_CLOSE: on_close(n); break;
-    case M_CANCEL: on_cancel(n); break;
-    case M_STATE: on_state(n); break;
-    case M_CALL: on_call(n); break;
+    case M_INIT: jl_on_init(n); break;
+    case M_SERVER_STREAM: jl_on_server_stream(n); break;
+    case M_BIDI_OPEN: jl_on_bidi_open(n); break;
+    case M_BIDI_SEND: jl_on_send(n); break;
+    case M_BIDI_CLOSE: jl_on_close(n); break;
+    case M_CANCEL: jl_on_cancel(n); break;
+    case M_STATE: jl_on_state(n); break;
+    case M_CALL: jl_on_call(n); break;
     }
 }
 
-/* ===================================================================== */
-/* The node API                                                           */
-/* ===================================================================== */
+/* ----- registration and the node's input ------------------------------- */
 
 /* The JSON front end reads a method's input fields from `request` (unary,
- * server streaming) or `data` (bidi): one capture per (container, name). */
-static int capture_for(gs_node *n, int container, const gs_field *f)
+ * server streaming) or `data` (bidi): one capture per (container, name),
+ * with a GS_MAX_VALUE buffer for strings. */
+static int jl_capture_index(const gs_node *n, int container, const char *name)
 {
     unsigned i;
-    gs_capture *c;
-    for (i = 0; i < n->ncaps; i++) {
-        c = &n->caps[i];
-        if (c->container == container && strcmp(c->name, f->name) == 0) break;
+    for (i = 0; i < n->jl.ncaps; i++)
+        if (n->jl.caps[i].container == container && strcmp(n->jl.caps[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Whether the captures a message type needs fit what is left. */
+static int jl_captures_fit(const gs_node *n, int container, const gs_desc *d)
+{
+    unsigned i, caps = n->jl.ncaps, strings = n->jl.nstring_caps;
+    for (i = 0; i < d->nfields; i++) {
+        int c = jl_capture_index(n, container, d->fields[i].name);
+        int string = d->fields[i].type == GS_STRING;
+        if (c < 0) caps++;
+        if (string && (c < 0 || !n->jl.caps[c].buf)) strings++;
     }
-    if (i == n->ncaps) {
-        if (n->ncaps == GS_MAX_CAPTURES || strlen(f->name) > GS_JSON_KEY_MAX) return -1;
-        c = &n->caps[n->ncaps++];
+    return caps <= GS_MAX_CAPTURES && strings <= GS_MAX_STRING_CAPTURES;
+}
+
+static uint8_t jl_capture_for(gs_node *n, int container, const gs_field *f)
+{
+    int i = jl_capture_index(n, container, f->name);
+    gs_capture *c;
+    if (i < 0) {
+        i = (int)n->jl.ncaps++;
+        c = &n->jl.caps[i];
         memset(c, 0, sizeof *c);
         c->container = (uint8_t)container;
         c->name = f->name;
     }
-    c = &n->caps[i];
-    if (f->type == GS_STRING && !c->buf) {
-        if (n->nstring_caps == GS_MAX_STRING_CAPTURES) return -1;
-        c->buf = n->cap_bufs[n->nstring_caps++];
+    c = &n->jl.caps[i];
+    if (f->type == GS_STRING && !c->buf) c->buf = n->jl.cap_bufs[n->jl.nstring_caps++];
+    return (uint8_t)i;
+}
+
+/* This front end's part of gs_register: the captures method mi reads and
+ * the output room its replies need. Takes nothing when it fails. */
+static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
+{
+    unsigned i;
+    int container = m->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST;
+    size_t room = jl_reply_room(m->out);
+    if (room > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
+    for (i = 0; i < m->in->nfields; i++)
+        n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
+    n->reply_room[mi] = room;
+    if (room > n->jl.line_room) n->jl.line_room = room;
+    return 0;
+}
+
+static void jl_init(gs_node *n)
+{
+    int i;
+    n->jl.initialised = 0;
+    n->jl.next_msg_id = 0;
+    n->jl.last_stream_id = 0;
+    n->jl.ncaps = n->jl.nstring_caps = 0;
+    n->jl.line_room = JL_ENVELOPE_MAX;
+    n->jl.out_len = 0;
+    for (i = 0; i < GS_MAX_STREAMS; i++) n->jl.buckets[i] = -1;
+    gs_json_reset(&n->jl.scan);
+    jl_reset_line(n);
+}
+
+/* Reads input until it is used up or the output needs draining. */
+static size_t jl_feed(gs_node *n, const char *in, size_t len)
+{
+    const char *p = in, *end = in + len;
+    while (p < end && (n->urgent_len == 0 || core_run_urgent(n)) && jl_line_room(n)) {
+        switch (gs_json_next(&n->jl.scan, &p, end)) {
+        case GS_JSON_MEMBER: jl_on_member(n); break;
+        case GS_JSON_VALUE: jl_on_value(n); break;
+        case GS_JSON_LINE:
+            jl_on_line(n);
+            jl_reset_line(n);
+            if (n->runq_len) gs_pump(n);    /* long streams go on between lines */
+            break;
+        default: break;
+        }
     }
-    return (int)i;
+    core_run_urgent(n);
+    return (size_t)(p - in);
+}
+
+/* ===================================================================== */
+/* 9. Front-end dispatch                                                  */
+/* ===================================================================== */
+
+/* Section 4's calls, switched over the front end that carries a stream.
+ * GS_TEST_FRONT_END adds a front end whose functions a unit test defines
+ * (tests/unit_core.c), to drive the call core with no wire format at all. */
+
+#ifdef GS_TEST_FRONT_END
+static void test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
+static void test_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                          const char *why, size_t why_len);
+static int test_room(const gs_node *n, const gs_stream *s, int for_what);
+#endif
+
+static void fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+{
+    switch (s->front) {
+    case FE_JSON: jl_emit_msg(n, s, m, by_request); break;
+#ifdef GS_TEST_FRONT_END
+    case FE_TEST: test_emit_msg(n, s, m, by_request); break;
+#endif
+    }
+}
+
+static void fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                        const char *why, size_t why_len)
+{
+    switch (s->front) {
+    case FE_JSON: jl_emit_end(n, s, by_request, status, why, why_len); break;
+#ifdef GS_TEST_FRONT_END
+    case FE_TEST: test_emit_end(n, s, by_request, status, why, why_len); break;
+#endif
+    }
+}
+
+static int fe_room(const gs_node *n, const gs_stream *s, int for_what)
+{
+    switch (s->front) {
+    case FE_JSON: return jl_room(n, s);
+#ifdef GS_TEST_FRONT_END
+    case FE_TEST: return test_room(n, s, for_what);
+#endif
+    }
+    (void)for_what;
+    return ROOM_ALL;
+}
+
+/* ===================================================================== */
+/* 10. Node API                                                           */
+/* ===================================================================== */
+
+/* The public calls of grpcstream.h that are not a section's own: set-up,
+ * registration, the clock, the JSON-lines input and output buffers. */
+
+/* A method gs_register can take: names that fit, descriptors within
+ * GS_MAX_FIELDS, and the handlers its kind needs. */
+static int method_ok(const gs_method *m)
+{
+    const gs_desc *io[2];
+    unsigned i, k;
+    if (!m || !m->service || !m->name || !m->in || !m->out ||
+        strlen(m->service) > GS_MAX_NAME || strlen(m->name) > GS_MAX_NAME)
+        return 0;
+    io[0] = m->in;
+    io[1] = m->out;
+    for (k = 0; k < 2; k++) {
+        if (io[k]->nfields > GS_MAX_FIELDS) return 0;
+        for (i = 0; i < io[k]->nfields; i++)
+            if (strlen(io[k]->fields[i].name) > GS_JSON_KEY_MAX) return 0;
+    }
+    switch (m->kind) {
+    case GS_UNARY: return m->unary != NULL;
+    case GS_SERVER_STREAMING: return m->next != NULL;
+    case GS_BIDI_STREAMING: return m->recv != NULL && (!m->half_close || m->next);
+    }
+    return 0;
 }
 
 int gs_register(gs_node *n, const gs_method *m)
 {
-    unsigned i;
-    int container = m->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST;
-    if (n->nmethods == GS_MAX_METHODS || m->in->nfields > GS_MAX_FIELDS ||
-        m->out->nfields > GS_MAX_FIELDS)
-        return -1;
-    for (i = 0; i < m->in->nfields; i++) {
-        int c = capture_for(n, container, &m->in->fields[i]);
-        if (c < 0) return -1;
-        n->method_caps[n->nmethods][i] = (uint8_t)c;
-    }
+    unsigned mi = n->nmethods;
+    if (mi == GS_MAX_METHODS || !method_ok(m) || jl_register(n, mi, m) != 0) return -1;
     n->methods[n->nmethods++] = m;
     return 0;
 }
 
 void gs_init(gs_node *n)
 {
-    n->initialised = 0;
-    n->next_msg_id = 0;
-    n->last_stream_id = 0;
     n->nmethods = 0;
-    n->ncaps = n->nstring_caps = 0;
-    n->urgent_head = n->urgent_len = n->runq_head = n->runq_len = 0;
-    n->out_len = 0;
     n->now_ms = 0;
+    n->next_serial = 0;
     n->deadlines = 0;
-    gs_json_reset(&n->scan);
-    streams_init(n);
+    n->diag = NULL;
+    st_init(n);
     log_init(&n->log);
+    jl_init(n);
     gs_register(n, &watch_logs);
     gs_register(n, &append_method);
     gs_register(n, &bidi_chat);
-    reset_line(n);
 }
+
+void gs_set_diagnostic(gs_node *n, void (*fn)(gs_node *, const char *)) { n->diag = fn; }
 
 #ifndef GS_NO_FILE_LOG
 /* Followers of a file log hear of lines others append within this. */
@@ -1559,35 +1942,28 @@ static int has_waiting_follower(const gs_node *n)
 
 void gs_tick(gs_node *n, uint64_t now_ms)
 {
-    int i;
     n->now_ms = now_ms;
 #ifndef GS_NO_FILE_LOG
     if (n->log.fd >= 0 && now_ms - n->log.checked_ms >= FILE_CHECK_MS) {
         uint64_t entries = n->log.entries, gen = n->log.gen;
         n->log.checked_ms = now_ms;
-        file_check(&n->log);
+        file_check(n);
         if (n->log.entries != entries || n->log.gen != gen) gs_wake(n, &watch_logs);
     }
 #endif
-    for (i = 0; n->deadlines && i < GS_MAX_STREAMS && out_room(n); i++) {
-        gs_stream *s = &n->streams[i];
-        if (s->state != GS_FREE && s->deadline && s->deadline <= now_ms)
-            end_stream(n, s, NULL, GS_DEADLINE_EXCEEDED, "deadline exceeded");
-    }
+    core_expire(n);
 }
 
 int64_t gs_timeout(const gs_node *n)
 {
-    uint64_t first = 0;
-    int i;
+    uint64_t first = core_next_deadline(n);
 #ifndef GS_NO_FILE_LOG
-    if (n->log.fd >= 0 && has_waiting_follower(n)) first = n->log.checked_ms + FILE_CHECK_MS;
-#endif
-    if (!n->deadlines && !first) return -1;
-    for (i = 0; i < GS_MAX_STREAMS; i++) {
-        const gs_stream *s = &n->streams[i];
-        if (s->state != GS_FREE && s->deadline && (!first || s->deadline < first)) first = s->deadline;
+    if (n->log.fd >= 0 && has_waiting_follower(n)) {
+        uint64_t check = n->log.checked_ms + FILE_CHECK_MS;
+        if (!first || check < first) first = check;
     }
+#endif
+    if (!first) return -1;
     if (first <= n->now_ms) return 0;
     return first - n->now_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(first - n->now_ms);
 }
@@ -1597,24 +1973,7 @@ int gs_idle(const gs_node *n)
     return !n->deadlines && !n->urgent_len && !n->runq_len;
 }
 
-size_t gs_feed(gs_node *n, const char *in, size_t len)
-{
-    const char *p = in, *end = in + len;
-    while (p < end && (n->urgent_len == 0 || run_urgent(n)) && out_room(n)) {
-        switch (gs_json_next(&n->scan, &p, end)) {
-        case GS_JSON_MEMBER: on_member(n); break;
-        case GS_JSON_VALUE: on_value(n); break;
-        case GS_JSON_LINE:
-            on_line(n);
-            reset_line(n);
-            if (n->runq_len) gs_pump(n);    /* long streams go on between lines */
-            break;
-        default: break;
-        }
-    }
-    run_urgent(n);
-    return (size_t)(p - in);
-}
+size_t gs_feed(gs_node *n, const char *in, size_t len) { return jl_feed(n, in, len); }
 
 int gs_feed_end(gs_node *n)
 {
@@ -1623,23 +1982,26 @@ int gs_feed_end(gs_node *n)
 
 const char *gs_output(gs_node *n, size_t *len)
 {
-    *len = n->out_len;
-    return n->out;
+    *len = n->jl.out_len;
+    return n->jl.out;
 }
 
 void gs_output_done(gs_node *n, size_t len)
 {
-    memmove(n->out, n->out + len, n->out_len - len);
-    n->out_len -= len;
+    if (len > n->jl.out_len) len = n->jl.out_len;
+    memmove(n->jl.out, n->jl.out + len, n->jl.out_len - len);
+    n->jl.out_len -= len;
 }
 
-int gs_output_full(const gs_node *n) { return n->out_len >= GS_OUT_BATCH; }
-
-void gs_set_diagnostic(void (*fn)(const char *)) { gs_diag = fn ? fn : diag_default; }
+int gs_output_full(const gs_node *n) { return n->jl.out_len >= GS_OUT_BATCH; }
 
 /* ===================================================================== */
-/* main(): a poll() loop over stdin and stdout                            */
+/* 11. main(): a poll() loop over stdin and stdout                        */
 /* ===================================================================== */
+
+/* The thin shell of the JSON-lines node: non-blocking stdin and stdout,
+ * output written in batches and always before the loop blocks, the
+ * monotonic clock given to gs_tick. Leave it out with GS_NO_MAIN. */
 
 #ifndef GS_NO_MAIN
 #include <errno.h>
@@ -1656,15 +2018,16 @@ static gs_node node;
 static char inbuf[65536];
 static int saved_flags[2];
 
-static void stderr_line(const char *what)
+static void stderr_line(gs_node *n, const char *what)
 {
     char buf[512];
-    size_t n = strlen(what);
-    if (n > sizeof buf - 14) n = sizeof buf - 14;
+    size_t len = strlen(what);
+    (void)n;
+    if (len > sizeof buf - 14) len = sizeof buf - 14;
     memcpy(buf, "grpcstream: ", 12);
-    memcpy(buf + 12, what, n);
-    buf[12 + n] = '\n';
-    if (write(2, buf, 13 + n) < 0) { /* nothing more to do */ }
+    memcpy(buf + 12, what, len);
+    buf[12 + len] = '\n';
+    if (write(2, buf, 13 + len) < 0) { /* nothing more to do */ }
 }
 
 static uint64_t monotonic_ms(void)
@@ -1696,7 +2059,7 @@ static void flush_some(void)
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EAGAIN) return;
         if (w < 0) {
-            stderr_line(errno == EPIPE ? "stdout closed" : strerror(errno));
+            stderr_line(&node, errno == EPIPE ? "stdout closed" : strerror(errno));
             restore_flags();
             exit(1);
         }
@@ -1705,13 +2068,15 @@ static void flush_some(void)
     }
 }
 
-static int usage(void)
+/* Usage on stdout when asked for (exit 0), on stderr after a bad flag (2). */
+static int usage(FILE *to, int status)
 {
     fputs("usage: grpcstream [--log FILE]\n"
           "  reads JSON lines on stdin, writes replies on stdout (see README.md)\n"
-          "  --log FILE  the log LogWatcher serves and Append writes, followed like tail -F\n",
-          stderr);
-    return 2;
+          "  --log FILE  the log LogWatcher serves and Append writes, followed like tail -F\n"
+          "  --help      this text\n",
+          to);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -1719,10 +2084,12 @@ int main(int argc, char **argv)
     size_t in_off = 0, in_len = 0, pending;
     int in_eof = 0, ended = 0;
 
-    if (argc != 1 && !(argc == 3 && strcmp(argv[1], "--log") == 0)) return usage();
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        return usage(stdout, 0);
+    if (argc != 1 && !(argc == 3 && strcmp(argv[1], "--log") == 0)) return usage(stderr, 2);
     signal(SIGPIPE, SIG_IGN);
     gs_init(&node);
-    gs_set_diagnostic(stderr_line);
+    gs_set_diagnostic(&node, stderr_line);
     if (argc == 3 && gs_log_open(&node, argv[2]) != 0) {
         fprintf(stderr, "grpcstream: cannot open log %s: %s\n", argv[2], strerror(errno));
         return 2;
@@ -1770,7 +2137,7 @@ int main(int argc, char **argv)
             ssize_t r = read(0, inbuf, sizeof inbuf);
             if (r > 0) { in_off = 0; in_len = (size_t)r; }
             else if (r == 0) in_eof = 1;
-            else if (errno != EAGAIN && errno != EINTR) { stderr_line(strerror(errno)); in_eof = 1; }
+            else if (errno != EAGAIN && errno != EINTR) { stderr_line(&node, strerror(errno)); in_eof = 1; }
         }
         if (pending) flush_some();
     }

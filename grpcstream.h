@@ -1,11 +1,19 @@
 /*
  * grpcstream.h - a minimal gRPC streaming server core in C99.
  *
- * The core does no I/O and never allocates: the caller owns one gs_node
- * (static or wherever it likes), feeds it input bytes with gs_feed(), lets
- * streams run with gs_pump(), and drains the output bytes it produced with
- * gs_output() / gs_output_done(). main() in grpcstream.c is one such caller
- * (a poll() loop over stdin/stdout); define GS_NO_MAIN to leave it out.
+ * The caller owns one gs_node (static or wherever it likes), feeds it input
+ * bytes with gs_feed(), lets streams run with gs_pump(), gives it the time
+ * with gs_tick(), and drains the output bytes it produced with gs_output()
+ * / gs_output_done(). main() in grpcstream.c is one such caller (a poll()
+ * loop over stdin/stdout); define GS_NO_MAIN to leave it out.
+ *
+ * I/O: the core never touches a socket or a descriptor the caller gave it,
+ * and never allocates. The one exception is the file log (gs_log_open,
+ * POSIX hosts only): gs_log_open opens and reads FILE; Append (from
+ * gs_feed) writes a line to it with open/write/close; gs_tick, at most
+ * every 50 ms while a follower waits, calls stat/fstat and reads new lines
+ * with pread; a stream reading the log (gs_pump, gs_feed) calls pread.
+ * Build with -DGS_NO_FILE_LOG and the core calls no I/O function at all.
  *
  * Every size is a compile-time macro below; sizeof(gs_node) is the whole
  * memory a configuration takes.
@@ -57,12 +65,63 @@
 #define GS_OUT_BATCH 65536
 #endif
 
+#ifndef GS_MAX_WHY          /* bytes of a status message (longer ones are cut) */
+#define GS_MAX_WHY 256
+#endif
+
+/* Every documented range, enforced: a build outside them does not compile. */
+#if GS_MAX_STREAMS < 1 || GS_MAX_STREAMS > 32767
+#error "GS_MAX_STREAMS must be 1..32767 (slot indices are int16_t)"
+#endif
+#if GS_MAX_ID < 1 || GS_MAX_ID > 65535
+#error "GS_MAX_ID must be 1..65535"
+#endif
+#if GS_MAX_VALUE < 16
+#error "GS_MAX_VALUE must be at least 16"
+#endif
+#if GS_MAX_DEPTH < 4 || GS_MAX_DEPTH > 64
+#error "GS_MAX_DEPTH must be 4..64 (one bit per depth in a uint64_t)"
+#endif
+#if GS_MAX_METHODS < 3 || GS_MAX_METHODS > 255
+#error "GS_MAX_METHODS must be 3..255 (the built-ins take 3; indices are uint8_t)"
+#endif
+#if GS_MAX_FIELDS < 3 || GS_MAX_FIELDS > 255
+#error "GS_MAX_FIELDS must be 3..255 (WatchRequest has 3)"
+#endif
+#if GS_MAX_CAPTURES < 6 || GS_MAX_CAPTURES > 255
+#error "GS_MAX_CAPTURES must be 6..255 (the built-ins read 6; indices are uint8_t)"
+#endif
+#if GS_MAX_STRING_CAPTURES < 4 || GS_MAX_STRING_CAPTURES > GS_MAX_CAPTURES
+#error "GS_MAX_STRING_CAPTURES must be 4..GS_MAX_CAPTURES (the built-ins read 4 strings)"
+#endif
+#if GS_LOG_RING < 64 || GS_LOG_RING % 8 != 0
+#error "GS_LOG_RING must be a multiple of 8, at least 64"
+#endif
+#if GS_SLICE < 1 || GS_SLICE > 65534
+#error "GS_SLICE must be 1..65534 (a turn's budget is uint16_t)"
+#endif
+#if GS_OUT_BATCH < 1
+#error "GS_OUT_BATCH must be at least 1"
+#endif
+#if GS_MAX_WHY < 64 || GS_MAX_WHY > 65536
+#error "GS_MAX_WHY must be 64..65536"
+#endif
+
 #define GS_MAX_NAME 64      /* service, method and type names */
 #define GS_JSON_KEY_MAX 32  /* member names longer than this match nothing */
 
-/* The largest reply: two escaped string fields (6 bytes per input byte at
- * worst, \u00XX), two escaped ids, and the fixed JSON around them. */
-#define GS_REPLY_MAX (2 * 6 * (size_t)GS_MAX_VALUE + 4 * 6 * GS_MAX_ID + 1024)
+/* A string field of a reply may be this long: GS_MAX_VALUE plus room for
+ * a prefix (the echo's "echo: "); a longer one ends its call
+ * RESOURCE_EXHAUSTED. */
+#define GS_MAX_OUT_VALUE ((size_t)GS_MAX_VALUE + 64)
+/* The most output room one JSON reply may need. gs_register computes each
+ * method's worst reply from its output descriptor (every string field
+ * GS_MAX_OUT_VALUE bytes, escaped 6x) and refuses a method that needs more;
+ * the default fits the built-ins' two string fields. */
+#ifndef GS_REPLY_MAX
+#define GS_REPLY_MAX (2 * 6 * GS_MAX_OUT_VALUE + 4 * 6 * (size_t)GS_MAX_ID + \
+                      6 * (size_t)GS_MAX_WHY + 1024)
+#endif
 #define GS_OUT_SIZE (GS_REPLY_MAX + GS_OUT_BATCH)
 /* The longest log file line: a JSON entry with both fields escaped. */
 #define GS_LOG_LINE_MAX (2 * 6 * (size_t)GS_MAX_VALUE + 64)
@@ -124,18 +183,27 @@ enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
 
 /*
  * A method. The core decodes requests into gs_msg by `in` and encodes what
- * the handlers fill in by `out`. Handlers return a gs_status; on a non-OK
- * status they may set *why to a fixed message (default: the status name).
+ * the handlers fill in by `out`, whichever front end carries the call.
+ * Handlers return a gs_status; on a non-OK status they may set *why to a
+ * message (default: the status name; at most GS_MAX_WHY bytes are sent).
  *
- * unary  (GS_UNARY): one request, fills *resp.
- * start  (GS_SERVER_STREAMING): sets up the stream's state from the request
- *        (gs_stream_state); a stream that waits for future events calls
- *        gs_stream_follow() here.
- * next   (GS_SERVER_STREAMING): produce one message: GS_SEND (*out filled),
- *        GS_AGAIN (nothing yet, call again next turn), GS_WAIT (nothing
- *        until gs_wake), or a final status (GS_OK: normal end).
- * recv   (GS_BIDI_STREAMING): one client message in; GS_OK and *out is the
- *        reply; any other status ends the stream.
+ * unary      (GS_UNARY): one request, fills *resp.
+ * start      (GS_SERVER_STREAMING: with the request; GS_BIDI_STREAMING:
+ *            with req NULL, optional): sets up the stream's state
+ *            (gs_stream_state). A non-OK status fails the call with that
+ *            status and *why before it opens. A server stream that waits
+ *            for future events calls gs_stream_follow() here.
+ * next       (server streaming; bidi, optional): produce one message:
+ *            GS_SEND (*out filled), GS_AGAIN (nothing yet, call again next
+ *            turn), GS_WAIT (nothing until gs_wake), or a final status
+ *            (GS_OK: normal end). A bidi stream's next() runs only after
+ *            half_close returned GS_AGAIN or GS_WAIT.
+ * recv       (GS_BIDI_STREAMING): one client message in; GS_OK and *out is
+ *            the reply; any other status ends the stream.
+ * half_close (bidi, optional): the client sent its last message. Return a
+ *            final status to end the call (absent: GS_OK), or GS_AGAIN /
+ *            GS_WAIT to go on sending with next() (the stream is then
+ *            HALF_CLOSED until next() returns a final status).
  */
 typedef struct gs_method {
     const char *service, *name;
@@ -146,11 +214,14 @@ typedef struct gs_method {
     int (*next)(gs_node *, gs_stream *, gs_msg *out, const char **why);
     int (*recv)(gs_node *, gs_stream *, const gs_msg *in, gs_msg *out,
                 const char **why);
+    int (*half_close)(gs_node *, gs_stream *, const char **why);
 } gs_method;
 
 /* gs_register adds a method (the caller keeps *m alive). Returns 0, or -1
- * when GS_MAX_METHODS, GS_MAX_CAPTURES or GS_MAX_STRING_CAPTURES is too
- * small for it. */
+ * (and nothing is kept) when GS_MAX_METHODS, GS_MAX_FIELDS, GS_MAX_CAPTURES
+ * or GS_MAX_STRING_CAPTURES is too small for it, a name is longer than
+ * GS_MAX_NAME (GS_JSON_KEY_MAX for field names), a handler its kind needs
+ * is missing, or its worst reply needs more than GS_REPLY_MAX. */
 int gs_register(gs_node *node, const gs_method *m);
 
 /* gs_stream_state returns the GS_STREAM_STATE bytes (aligned for 64-bit
@@ -196,9 +267,10 @@ int gs_feed_end(gs_node *node);
  * tail -F (call gs_tick). Returns 0, or -1 (errno set) if it can't open. */
 int gs_log_open(gs_node *node, const char *path);
 
-/* gs_set_diagnostic sets where the node reports lines it cannot answer
- * (no usable src); the default drops them. */
-void gs_set_diagnostic(void (*fn)(const char *what));
+/* gs_set_diagnostic sets where this node reports what it cannot answer
+ * (a line with no usable src, a bad line of the log file); the default
+ * drops them. */
+void gs_set_diagnostic(gs_node *node, void (*fn)(gs_node *node, const char *what));
 
 /* gs_pump gives every runnable stream one turn of up to GS_SLICE messages,
  * as output room allows. Returns 1 if a stream can still run (call again
@@ -222,7 +294,8 @@ int gs_idle(const gs_node *node);
 /* gs_output returns the bytes produced so far and sets *n to their count. */
 const char *gs_output(gs_node *node, size_t *n);
 
-/* gs_output_done tells the node the first n output bytes were written. */
+/* gs_output_done tells the node the first n output bytes were written;
+ * n larger than what is pending counts as all of it. */
 void gs_output_done(gs_node *node, size_t n);
 
 /* gs_output_full says the output buffer should be drained before more
@@ -300,18 +373,25 @@ typedef enum { GS_FREE, GS_OPEN, GS_HALF_CLOSED } gs_state;
 
 typedef struct { int has, neg; uint64_t mag; } gs_reply_to;
 
-struct gs_stream {
+typedef struct {                    /* the JSON-lines front end's part */
+    uint64_t id;                    /* s<id>; 0: a plain server stream */
+    gs_reply_to opened_by;          /* the request that opened it */
+    int16_t next_in_bucket;         /* live streams by id */
+    size_t owner_len;
+    char owner[GS_MAX_ID];          /* the src that opened it */
+} gs_jl_stream;
+
+struct gs_stream {                  /* the call core's part */
     const gs_method *method;
     uint8_t method_index;           /* its place in node->methods */
-    uint8_t state, follows, waiting, queued;
+    uint8_t front;                  /* the front end that carries it */
+    uint8_t state, follows, waiting, queued, parked, kind;
     uint16_t budget;                /* next() calls left in this turn */
-    uint64_t id;                    /* 0: a plain server stream, no id */
+    uint64_t serial;                /* admission order */
     uint64_t deadline;              /* gs_tick time it ends at; 0: none */
-    uint64_t count;
-    gs_reply_to opened_by;
-    size_t owner_len;
-    char owner[GS_MAX_ID];
-    int16_t next_free, next_in_bucket, self;
+    uint64_t count;                 /* messages the server sent */
+    int16_t next_free, self;
+    union { gs_jl_stream jl; } fe;  /* what its front end keeps */
     union { uint64_t align; char bytes[GS_STREAM_STATE]; } state_area;
 };
 
@@ -354,41 +434,48 @@ typedef struct {                    /* the log: a ring of entries, or a file */
     gs_json scan;
     char path[4096];
     char win[GS_LOG_LINE_MAX];      /* the read window */
+    char report[4096 + 64];         /* "path:line: bad log line skipped" */
     char level_buf[GS_MAX_VALUE], msg_buf[GS_MAX_VALUE];
 #endif
 } gs_log;
 
-struct gs_node {
+typedef struct {                    /* the JSON-lines front end */
     int initialised;
     size_t id_json_len;
     char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
     uint64_t next_msg_id, last_stream_id;
-    uint64_t now_ms;                    /* the caller's clock (gs_tick) */
-    unsigned deadlines;                 /* live streams with a deadline */
-
-    const gs_method *methods[GS_MAX_METHODS];
-    uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
-    unsigned nmethods;
-
     gs_json scan;
     gs_line line;
+    uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
     gs_capture caps[GS_MAX_CAPTURES];
     unsigned ncaps, nstring_caps;
     char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];
-
-    gs_stream streams[GS_MAX_STREAMS];
-    int16_t free_head;
     int16_t buckets[GS_MAX_STREAMS];    /* live streams by id */
-    int16_t urgent[GS_MAX_STREAMS];     /* turns owed before the next line */
-    int16_t runq[GS_MAX_STREAMS];       /* streams taking turns */
-    unsigned urgent_head, urgent_len, runq_head, runq_len;
-
-    gs_log log;
-
-    char why[GS_JSON_KEY_MAX + 64];     /* a built message text */
-    char scratch[GS_MAX_VALUE + 64];
+    size_t line_room;                   /* output room a line may need */
     size_t out_len;
     char out[GS_OUT_SIZE];
+} gs_jl;
+
+struct gs_node {
+    /* the call core */
+    const gs_method *methods[GS_MAX_METHODS];
+    size_t reply_room[GS_MAX_METHODS];  /* worst JSON reply, by method */
+    unsigned nmethods;
+    gs_stream streams[GS_MAX_STREAMS];
+    int16_t free_head;
+    int16_t urgent[GS_MAX_STREAMS];     /* turns owed before the next input */
+    int16_t runq[GS_MAX_STREAMS];       /* streams taking turns */
+    unsigned urgent_head, urgent_len, runq_head, runq_len;
+    uint64_t now_ms;                    /* the caller's clock (gs_tick) */
+    uint64_t next_serial;
+    unsigned deadlines;                 /* live streams with a deadline */
+    void (*diag)(gs_node *, const char *);
+    char why[GS_JSON_KEY_MAX + 64];     /* a built message text */
+    char scratch[GS_MAX_VALUE + 64];
+    /* the built-in services */
+    gs_log log;
+    /* the front ends */
+    gs_jl jl;
 };
 
 #endif

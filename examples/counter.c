@@ -75,7 +75,7 @@ static int count_next(gs_node *node, gs_stream *s, gs_msg *out, const char **why
 
 static const gs_method count_method = {
     "Counter", "Count", GS_SERVER_STREAMING, &count_request, &count_reply,
-    NULL, count_start, count_next, NULL
+    NULL, count_start, count_next, NULL, NULL
 };
 
 /* ----- the loop ------------------------------------------------------- */
