@@ -187,11 +187,19 @@ static void st_make_runnable(gs_node *n, gs_stream *s)
     queue_push(n->runq, &n->runq_head, &n->runq_len, s->self);
 }
 
-static void st_free(gs_node *n, gs_stream *s)
+/* Takes s out of the scheduler: no queue, no deadline, no waiting. */
+static void st_retire(gs_node *n, gs_stream *s)
 {
     if (s->queued == 1) queue_remove(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
     if (s->queued == 2) queue_remove(n->runq, &n->runq_head, &n->runq_len, s->self);
     if (s->deadline) n->deadlines--;
+    s->queued = s->waiting = s->parked = 0;
+    s->deadline = 0;
+}
+
+static void st_free(gs_node *n, gs_stream *s)
+{
+    st_retire(n, s);
     s->state = GS_FREE;
     s->next_free = n->free_head;
     n->free_head = s->self;
@@ -208,15 +216,17 @@ static void st_free(gs_node *n, gs_stream *s)
  * it); otherwise the server acts alone (a pushed message, a deadline).
  * Room: ROOM_ALL stops every stream (JSON lines: one output buffer);
  * ROOM_STREAM parks this stream until its front end calls core_resume
- * (HTTP/2: flow control). */
+ * (HTTP/2: flow control). fe_emit_end returns 1 when the front end keeps
+ * the slot after the call (its end still waits to be written; it frees
+ * the slot with core_release), else 0. */
 
-enum { FE_JSON, FE_TEST };
+enum { FE_JSON, FE_H2, FE_TEST };
 enum { ROOM_OK, ROOM_STREAM, ROOM_ALL };
 enum { FOR_MSG, FOR_END };
 
 static void fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
-static void fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
-                        const char *why, size_t why_len);
+static int fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                       const char *why, size_t why_len);
 static int fe_room(const gs_node *n, const gs_stream *s, int for_what);
 
 /* ===================================================================== */
@@ -274,15 +284,46 @@ static size_t core_why_len(const char *why)
 }
 
 /* Ends the call: the front end writes its end and forgets it; the slot is
- * free at once. */
+ * free at once, or GS_CLOSING while the front end still needs it. */
 static void core_end(gs_node *n, gs_stream *s, int by_request, int status, const char *why)
 {
     if (status < 0 || status > GS_UNAUTHENTICATED) status = GS_UNKNOWN;
     if (status != GS_OK && !why) why = gs_status_name(status);
     if (status == GS_OK) why = "";
-    fe_emit_end(n, s, by_request, status, why, core_why_len(why));
-    st_free(n, s);
+    if (fe_emit_end(n, s, by_request, status, why, core_why_len(why))) {
+        st_retire(n, s);
+        s->state = GS_CLOSING;
+    } else {
+        st_free(n, s);
+    }
 }
+
+#if GS_MAX_CONNS > 0 || defined(GS_TEST_FRONT_END)
+/* A slot a front end holds for something that is not a call (an HTTP
+ * answer), GS_CLOSING from the start. NULL when every slot is busy. */
+static gs_stream *core_hold(gs_node *n, int front)
+{
+    gs_stream *s = st_alloc(n);
+    if (!s) return NULL;
+    s->state = GS_CLOSING;
+    s->method = NULL;
+    s->method_index = 0;
+    s->kind = GS_UNARY;
+    s->front = (uint8_t)front;
+    return s;
+}
+
+/* The front end is done with a GS_CLOSING slot. */
+static void core_release(gs_node *n, gs_stream *s) { st_free(n, s); }
+
+/* A parked stream (ROOM_STREAM) may run again. */
+static void core_resume(gs_node *n, gs_stream *s)
+{
+    if (!s->parked) return;
+    s->parked = 0;
+    st_make_runnable(n, s);
+}
+#endif
 
 /* A reply as a handler filled it: every string within GS_MAX_OUT_VALUE. */
 static int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
@@ -481,6 +522,16 @@ static void core_expire(gs_node *n)
         room = fe_room(n, s, FOR_END);
         if (room == ROOM_ALL) return;
         if (room == ROOM_OK) core_end(n, s, 0, GS_DEADLINE_EXCEEDED, "deadline exceeded");
+    }
+}
+
+void gs_end_calls(gs_node *n, int status, const char *why)
+{
+    int i;
+    for (i = 0; i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if ((s->state == GS_OPEN || s->state == GS_HALF_CLOSED) && fe_room(n, s, FOR_END) == ROOM_OK)
+            core_end(n, s, 0, status, why);
     }
 }
 
@@ -1217,14 +1268,15 @@ static void jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_reques
     jl_reply_end(n, d);
 }
 
-static void jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
-                        const char *why, size_t why_len)
+static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                       const char *why, size_t why_len)
 {
     jl_addr a = jl_stream_addr(n, s, by_request);
     if (s->kind != GS_UNARY) jl_write_end(n, &a, s->fe.jl.id, s->count, status, why, why_len);
     else if (status != GS_OK) jl_write_call_failed(n, &a, status, why, why_len);
     /* an OK unary call was answered whole by its grpc_call_ok */
     jl_forget(n, s);
+    return 0;
 }
 
 /* ===================================================================== */
@@ -1355,9 +1407,8 @@ static void jl_store_string(const gs_json *j, uint8_t *state, size_t *len)
 #define jl_store_id(j, b) jl_store_string(j, &(b)->state, &(b)->len)
 #define jl_store_name(j, b) jl_store_string(j, &(b)->state, &(b)->len)
 
-static void jl_store_capture(gs_node *n, gs_capture *c)
+static void jl_store_capture(gs_node *n, const gs_json *j, gs_capture *c)
 {
-    const gs_json *j = &n->jl.scan;
     c->gen = n->jl.line.payload_gen[c->container];
     c->kind = j->kind;
     c->over = j->str_over;
@@ -1412,7 +1463,7 @@ static void jl_on_value(gs_node *n)
         if (j->kind == GS_JV_OBJECT) l->role[j->depth] = t == T_REQUEST ? R_REQUEST : R_DATA;
         break;
     default:
-        if (t >= T_CAPTURE) jl_store_capture(n, &n->jl.caps[t - T_CAPTURE]);
+        if (t >= T_CAPTURE) jl_store_capture(n, j, &n->jl.caps[t - T_CAPTURE]);
         break;
     }
 }
@@ -1477,6 +1528,61 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
     }
     return GS_OK;
 }
+
+#if GS_MAX_CONNS > 0
+/* Scanner events of a JSON object that came whole: members at depth 1
+ * are read into payload `container`'s captures, as a line's would be. */
+static void jl_object_events(gs_node *n, int container, const char *p, const char *end,
+                             int *target)
+{
+    gs_json *j = &n->jl.object_scan;
+    for (;;) {
+        int ev = gs_json_next(j, &p, end);
+        if (ev == GS_JSON_MORE || ev == GS_JSON_LINE) return;
+        if (ev == GS_JSON_MEMBER) {
+            *target = j->depth == 1 ? jl_find_capture(n, container, j) : -1;
+            if (*target >= 0) gs_json_want(j, n->jl.caps[*target].buf, GS_MAX_VALUE);
+        } else if (ev == GS_JSON_VALUE) {
+            if (j->depth == (j->kind == GS_JV_OBJECT || j->kind == GS_JV_ARRAY ? 1 : 0))
+                n->jl.line.payload_kind[container] = j->kind;     /* the top value */
+            else if (*target >= 0) jl_store_capture(n, j, &n->jl.caps[*target]);
+            *target = -1;
+        }
+    }
+}
+
+/* A JSON object that came whole (an HTTP/2 +json message) decoded by
+ * method mi's descriptor, with the checks and texts of a line's payload.
+ * A newline is whitespace here, so it is read as a tab (a raw newline in
+ * a string stays invalid). It uses the payload captures: a node should
+ * not be fed a JSON line in part while it decodes one. */
+static int jl_decode_object(gs_node *n, unsigned mi, int container, const char *p, size_t len,
+                            gs_msg *msg, const char **why)
+{
+    static const char tab[] = "\t", newline[] = "\n";
+    const char *end = p + len;
+    int target = -1;
+    gs_json_reset(&n->jl.object_scan);
+    jl_reset_payload(n, container);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        jl_object_events(n, container, p, nl ? nl : end, &target);
+        if (!nl) break;
+        jl_object_events(n, container, tab, tab + 1, &target);
+        p = nl + 1;
+    }
+    jl_object_events(n, container, newline, newline + 1, &target);
+    if (n->jl.object_scan.status != GS_JL_OK) {
+        *why = "invalid JSON";
+        return GS_INTERNAL;
+    }
+    if (n->jl.object_scan.too_deep) {
+        *why = put_limit_text(n->why, "nesting deeper than ", GS_MAX_DEPTH, "");
+        return GS_RESOURCE_EXHAUSTED;
+    }
+    return jl_decode_payload(n, mi, container, msg, why);
+}
+#endif
 
 /* ----- handlers, one per request type ---------------------------------- */
 
@@ -1823,6 +1929,2463 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
     return (size_t)(p - in);
 }
 
+#if GS_MAX_CONNS > 0
+/* ===================================================================== */
+/* Protobuf wire codec                                                    */
+/* ===================================================================== */
+
+/*
+ * Owns: turning the bytes of one protobuf message into a gs_msg by its
+ * descriptor (pb_decode), and a gs_msg back into bytes (pb_size,
+ * pb_encode, pb_size_max). proto3 semantics: absent fields read as their
+ * defaults, defaults are not written, the last occurrence of a scalar
+ * wins, unknown fields (wire types 0, 1, 2, 5) are skipped.
+ *
+ * Does not own: the gRPC 5-byte length prefix, compression, or message
+ * size limits other than GS_MAX_VALUE per string.
+ *
+ * Not supported (yet): groups (wire types 3 and 4, rejected even for
+ * unknown fields: proto3 has none), repeated and packed repeated fields,
+ * nested messages, bytes, int32/int64/sint/fixed/float/double field types.
+ * Decoding reads each value generically by its wire type (pb_read_value),
+ * then converts it by the field's type (pb_store): a new field type is a
+ * new case in pb_store, pb_field_size and pb_put_field, not a new parser.
+ *
+ * Decoded strings point into the input buffer (zero copy): they live as
+ * long as it does. Absent strings are "" (never NULL).
+ *
+ * Stricter than the reference implementations in two places, both
+ * reported as GS_INTERNAL: a known field with the wrong wire type (C++,
+ * Go and Python keep it as an unknown field instead), and a 10-byte
+ * varint whose last byte carries bits beyond 64 (Go rejects it too; C++
+ * drops the bits).
+ */
+
+/* Wire types. */
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_SGROUP = 3, PB_EGROUP = 4, PB_I32 = 5 };
+
+#define PB_MAX_NUMBER 536870911u    /* 2^29 - 1: the largest field number */
+#define PB_VARINT_MAX 10            /* bytes of a 64-bit varint */
+
+/* The input still to read, and why reading stopped if it failed. */
+typedef struct {
+    const unsigned char *p, *end;
+    const char *why;
+} pb_in;
+
+/* One value as the wire type gives it: u for varint/fixed, s for length-
+ * delimited. Field types later interpret it (zigzag, float bits, ...). */
+typedef struct {
+    uint64_t u;
+    gs_str s;
+} pb_value;
+
+static int pb_fail(pb_in *in, const char *why)
+{
+    in->why = why;
+    return -1;
+}
+
+/* Reads a base-128 varint. Non-minimal encodings (0x80 0x00) are valid
+ * protobuf and accepted; only the 10th byte is special: it may hold just
+ * bit 63. */
+static int pb_read_varint(pb_in *in, uint64_t *v)
+{
+    uint64_t x = 0;
+    unsigned shift;
+    for (shift = 0; shift < 7 * PB_VARINT_MAX; shift += 7) {
+        unsigned c;
+        if (in->p == in->end) return pb_fail(in, "truncated varint");
+        c = *in->p++;
+        if (shift == 63 && c > 1)
+            return pb_fail(in, c & 0x80 ? "varint longer than 10 bytes"
+                                        : "varint larger than 64 bits");
+        x |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return pb_fail(in, "varint longer than 10 bytes");   /* not reached */
+}
+
+/* Reads n little-endian bytes (4 or 8: fixed32/fixed64 wire types). */
+static int pb_read_fixed(pb_in *in, unsigned n, uint64_t *v)
+{
+    uint64_t x = 0;
+    unsigned i;
+    if ((size_t)(in->end - in->p) < n)
+        return pb_fail(in, n == 8 ? "truncated 64-bit field" : "truncated 32-bit field");
+    for (i = 0; i < n; i++) x |= (uint64_t)in->p[i] << (8 * i);
+    in->p += n;
+    *v = x;
+    return 0;
+}
+
+/* Reads a field's key. Field numbers are 1 .. 2^29-1, so a key is at
+ * most 32 bits. */
+static int pb_read_key(pb_in *in, uint32_t *number, unsigned *wire)
+{
+    uint64_t key;
+    if (pb_read_varint(in, &key) < 0) return -1;
+    if (key >> 3 == 0) return pb_fail(in, "field number 0");
+    if (key >> 3 > PB_MAX_NUMBER) return pb_fail(in, "field number out of range");
+    *number = (uint32_t)(key >> 3);
+    *wire = (unsigned)(key & 7);
+    return 0;
+}
+
+/* Reads one value of wire type `wire`; unknown fields are skipped by
+ * reading them this same way and dropping the result. */
+static int pb_read_value(pb_in *in, unsigned wire, pb_value *v)
+{
+    uint64_t n;
+    switch (wire) {
+    case PB_VARINT: return pb_read_varint(in, &v->u);
+    case PB_I64: return pb_read_fixed(in, 8, &v->u);
+    case PB_I32: return pb_read_fixed(in, 4, &v->u);
+    case PB_LEN:
+        if (pb_read_varint(in, &n) < 0) return -1;
+        if (n > (uint64_t)(in->end - in->p)) return pb_fail(in, "length beyond the buffer");
+        v->s.p = (const char *)in->p;
+        v->s.n = (size_t)n;
+        in->p += n;
+        return 0;
+    case PB_SGROUP:
+    case PB_EGROUP: return pb_fail(in, "groups are not supported");
+    default: return pb_fail(in, "invalid wire type");
+    }
+}
+
+/* The wire type a field's type is encoded with. */
+static unsigned pb_wire_of(gs_type t)
+{
+    switch (t) {
+    case GS_STRING: return PB_LEN;
+    case GS_UINT64:
+    case GS_BOOL: break;
+    }
+    return PB_VARINT;
+}
+
+/* Index of field `number` in d, or -1 (linear: GS_MAX_FIELDS is small). */
+static int pb_find(const gs_desc *d, uint32_t number)
+{
+    unsigned i;
+    for (i = 0; i < d->nfields; i++)
+        if (d->fields[i].number == number) return (int)i;
+    return -1;
+}
+
+/* Writes "<field> larger than <GS_MAX_VALUE> bytes" (the JSON front end's
+ * text) into buf[cap], shortening the name if it must so that the text and
+ * its NUL always fit. */
+static const char *pb_too_large(const char *field, char *buf, size_t cap)
+{
+    static const char mid[] = " larger than ", tail[] = " bytes";
+    char num[20];
+    size_t name = strlen(field);
+    size_t digits = (size_t)(gs_json_put_u64(num, GS_MAX_VALUE) - num);
+    size_t fixed = sizeof mid - 1 + digits + sizeof tail - 1;
+    char *d = buf;
+    if (cap < fixed + 1) return "string field too large";
+    if (name > cap - 1 - fixed) name = cap - 1 - fixed;
+    memcpy(d, field, name), d += name;
+    memcpy(d, mid, sizeof mid - 1), d += sizeof mid - 1;
+    memcpy(d, num, digits), d += digits;
+    memcpy(d, tail, sizeof tail - 1), d += sizeof tail - 1;
+    *d = '\0';
+    return buf;
+}
+
+/* Stores value v, read with wire type `wire`, as field i of m. */
+static int pb_store(const gs_desc *d, unsigned i, unsigned wire, const pb_value *v,
+                    gs_msg *m, const char **why, char *why_buf, size_t why_cap)
+{
+    const gs_field *f = &d->fields[i];
+    if (wire != pb_wire_of(f->type)) {
+        *why = "wrong wire type for a known field";
+        return GS_INTERNAL;
+    }
+    switch (f->type) {
+    case GS_STRING:
+        /* The size check comes first: it is what the JSON front end says,
+         * and it spares a UTF-8 scan of a huge value. */
+        if (v->s.n > GS_MAX_VALUE) {
+            *why = pb_too_large(f->name, why_buf, why_cap);
+            return GS_RESOURCE_EXHAUSTED;
+        }
+        if (!gs_utf8_valid(v->s.p, v->s.n)) {
+            *why = "invalid UTF-8 in a string field";
+            return GS_INTERNAL;
+        }
+        m->v[i].s = v->s;
+        break;
+    case GS_UINT64: m->v[i].u = v->u; break;
+    case GS_BOOL: m->v[i].b = v->u != 0; break;
+    }
+    return GS_OK;
+}
+
+/* proto3 defaults for every field of d. */
+static void pb_clear(const gs_desc *d, gs_msg *m)
+{
+    unsigned i;
+    m->desc = d;
+    for (i = 0; i < d->nfields; i++) {
+        switch (d->fields[i].type) {
+        case GS_STRING: m->v[i].s.p = "", m->v[i].s.n = 0; break;
+        case GS_UINT64: m->v[i].u = 0; break;
+        case GS_BOOL: m->v[i].b = 0; break;
+        }
+    }
+}
+
+/*
+ * pb_decode fills *m from the protobuf message buf[0..len) by descriptor d.
+ * Returns GS_OK; GS_INTERNAL for malformed input, *why a fixed text; or
+ * GS_RESOURCE_EXHAUSTED for a string longer than GS_MAX_VALUE, *why the
+ * text "<field> larger than <GS_MAX_VALUE> bytes" built in why_buf (the
+ * caller's: e.g. n->why and sizeof n->why; 64 bytes plus the longest
+ * field name is enough). On failure *m is partly filled: do not use it.
+ * d must have at most GS_MAX_FIELDS fields with distinct numbers in
+ * 1 .. 2^29-1 (gs_register checks the count).
+ */
+static int pb_decode(const gs_desc *d, const char *buf, size_t len, gs_msg *m,
+                     const char **why, char *why_buf, size_t why_cap)
+{
+    pb_in in;
+    in.p = (const unsigned char *)buf;
+    in.end = len ? in.p + len : in.p;       /* buf may be NULL when len is 0 */
+    in.why = NULL;
+    pb_clear(d, m);
+    while (in.p < in.end) {
+        uint32_t number;
+        unsigned wire;
+        pb_value v;
+        int i, status;
+        if (pb_read_key(&in, &number, &wire) < 0 || pb_read_value(&in, wire, &v) < 0) {
+            *why = in.why;
+            return GS_INTERNAL;
+        }
+        i = pb_find(d, number);
+        if (i < 0) continue;                        /* unknown: skipped */
+        status = pb_store(d, (unsigned)i, wire, &v, m, why, why_buf, why_cap);
+        if (status != GS_OK) return status;
+    }
+    return GS_OK;
+}
+
+static size_t pb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, n++;
+    return n;
+}
+
+static size_t pb_key_size(const gs_field *f)
+{
+    return pb_varint_size((uint64_t)f->number << 3);
+}
+
+static char *pb_put_varint(char *d, uint64_t v)
+{
+    unsigned char *u = (unsigned char *)d;
+    while (v >= 0x80) {
+        *u++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *u++ = (unsigned char)v;
+    return (char *)u;
+}
+
+static char *pb_put_key(char *d, const gs_field *f)
+{
+    return pb_put_varint(d, (uint64_t)f->number << 3 | pb_wire_of(f->type));
+}
+
+
+static char *pb_put_field(char *d, const gs_msg *m, unsigned i)
+{
+    const gs_field *f = &m->desc->fields[i];
+    switch (f->type) {
+    case GS_STRING:
+        if (!m->v[i].s.n) break;
+        d = pb_put_key(d, f);
+        d = pb_put_varint(d, m->v[i].s.n);
+        memcpy(d, m->v[i].s.p, m->v[i].s.n);
+        d += m->v[i].s.n;
+        break;
+    case GS_UINT64:
+        if (!m->v[i].u) break;
+        d = pb_put_key(d, f);
+        d = pb_put_varint(d, m->v[i].u);
+        break;
+    case GS_BOOL:
+        if (!m->v[i].b) break;
+        d = pb_put_key(d, f);
+        *d++ = 1;
+        break;
+    }
+    return d;
+}
+
+
+/* pb_encode writes *m at d (pb_size(m) bytes of room), fields in
+ * descriptor order, and returns the end. */
+static char *pb_encode(char *d, const gs_msg *m)
+{
+    unsigned i;
+    for (i = 0; i < m->desc->nfields; i++) d = pb_put_field(d, m, i);
+    return d;
+}
+
+/* pb_size_max returns the most bytes pb_encode can write for a message of
+ * type d whose strings are at most GS_MAX_VALUE bytes. */
+static size_t pb_size_max(const gs_desc *d)
+{
+    size_t n = 0;
+    unsigned i;
+    for (i = 0; i < d->nfields; i++) {
+        const gs_field *f = &d->fields[i];
+        n += pb_key_size(f);
+        switch (f->type) {
+        case GS_STRING: n += pb_varint_size(GS_MAX_VALUE) + GS_MAX_VALUE; break;
+        case GS_UINT64: n += PB_VARINT_MAX; break;
+        case GS_BOOL: n += 1; break;
+        }
+    }
+    return n;
+}
+
+/* ===================================================================== */
+/* gRPC over HTTP/2: header values                                        */
+/* ===================================================================== */
+
+/*
+ * Owns: the value syntax of three headers from gRPC's PROTOCOL-HTTP2.md:
+ * grpc-timeout (parse), grpc-message (percent-encode and -decode) and
+ * content-type (classify).
+ *
+ * Does not own: HTTP/2 framing, HPACK, header names, trimming whitespace
+ * around values (HPACK hands values over as sent), or what to answer:
+ * the caller maps the results to HTTP 415, DEADLINE_EXCEEDED, etc.
+ */
+
+/*
+ * grpc_timeout_parse reads a grpc-timeout value: TimeoutValue (1 to 8
+ * ASCII digits; leading zeros allowed) then TimeoutUnit, one of
+ * H M S m u n. *ms is the timeout in milliseconds rounded up, so no
+ * non-zero timeout becomes 0 (1n -> 1 ms, 1001u -> 2 ms). Returns 0, or -1
+ * (nothing stored) for an empty value, no digits, 9 or more digits, a sign,
+ * spaces, an unknown unit or bytes after it.
+ *
+ * A zero value (0S, 00n, ...) gives *ms = 0 and means the deadline has
+ * already passed: the call ends DEADLINE_EXCEEDED at once. The spec says
+ * "positive integer", but grpc-go accepts 0 and its context is then done
+ * immediately; rejecting it would turn a client's "no time left" into
+ * "no deadline". The caller must not store 0 as "no deadline" (gs_stream
+ * uses deadline 0 for none).
+ *
+ * 99999999H is 3.6e14 ms: no overflow.
+ */
+static int grpc_timeout_parse(const char *s, size_t n, uint64_t *ms)
+{
+    uint64_t v = 0;
+    size_t i;
+    if (n < 2 || n > 9) return -1;
+    for (i = 0; i + 1 < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    switch (s[n - 1]) {
+    case 'H': v *= 3600000; break;
+    case 'M': v *= 60000; break;
+    case 'S': v *= 1000; break;
+    case 'm': break;
+    case 'u': v = (v + 999) / 1000; break;
+    case 'n': v = (v + 999999) / 1000000; break;
+    default: return -1;
+    }
+    *ms = v;
+    return 0;
+}
+
+/* A grpc-message byte that goes as itself: 0x20..0x7E except '%'. */
+static int grpc_plain(unsigned char c) { return c >= 0x20 && c <= 0x7E && c != '%'; }
+
+/*
+ * grpc_percent_encode writes s[0..n) as a grpc-message value at d (3 * n
+ * bytes of room at worst) and returns the end: '%' and bytes outside
+ * 0x20..0x7E become %XX, upper-case hex. Bytes are encoded one by one, so
+ * UTF-8 passes through as its bytes; invalid UTF-8 is not replaced.
+ */
+static char *grpc_percent_encode(char *d, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (grpc_plain(c)) {
+            *d++ = (char)c;
+        } else {
+            *d++ = '%';
+            *d++ = hex[c >> 4];
+            *d++ = hex[c & 15];
+        }
+    }
+    return d;
+}
+
+
+
+enum { GRPC_CT_BAD = 0, GRPC_CT_PROTO = 1, GRPC_CT_JSON = 2 };
+
+/* Whether s[0..n) is lit, ASCII letters in any case (media types are
+ * case-insensitive, RFC 9110 8.3.1). lit is lower case. */
+static int grpc_ieq(const char *s, size_t n, const char *lit)
+{
+    size_t i;
+    if (strlen(lit) != n) return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != lit[i]) return 0;
+    }
+    return 1;
+}
+
+/*
+ * grpc_content_type classifies a content-type value:
+ *   application/grpc, application/grpc+proto, application/grpc+   PROTO
+ *   application/grpc+json                                         JSON
+ *   anything else                                                 BAD
+ * Case-insensitive. Parameters are allowed and ignored: after the type,
+ * optional spaces/tabs then ';' and anything ("application/grpc;
+ * charset=utf-8", "application/grpc+json; charset=utf-8").
+ *
+ * grpc-go, for comparison: it accepts anything that is application/grpc
+ * or starts with application/grpc+ or application/grpc; and takes the rest
+ * as the codec name; a name it has no codec for (which includes every
+ * parameter list, "charset=utf-8", and "json; charset=utf-8") falls back
+ * to proto with a warning that this "will start to fail". Here parameters
+ * are parsed off instead, and an unknown codec (+thrift) is BAD now. The
+ * spec says a server SHOULD answer HTTP 415 when the value does not begin
+ * with application/grpc; answering BAD values with 415 covers that.
+ */
+static int grpc_content_type(const char *s, size_t n)
+{
+    static const char base[] = "application/grpc";
+    size_t b = sizeof base - 1, end;
+    const char *sub;
+    size_t sub_n;
+    if (n < b || !grpc_ieq(s, b, base)) return GRPC_CT_BAD;
+    /* The subtype runs from after '+' to the parameters or the end. */
+    end = b;
+    while (end < n && s[end] != ';' && s[end] != ' ' && s[end] != '\t') end++;
+    sub = s + b;
+    sub_n = end - b;
+    while (end < n && (s[end] == ' ' || s[end] == '\t')) end++;
+    if (end < n && s[end] != ';') return GRPC_CT_BAD;     /* "grpc x" */
+    if (sub_n == 0) return GRPC_CT_PROTO;                 /* "grpc" "grpc;..." */
+    if (sub[0] != '+') return GRPC_CT_BAD;                /* "grpcfoo", "grpc-web" */
+    sub++, sub_n--;
+    if (sub_n == 0 || grpc_ieq(sub, sub_n, "proto")) return GRPC_CT_PROTO;
+    if (grpc_ieq(sub, sub_n, "json")) return GRPC_CT_JSON;
+    return GRPC_CT_BAD;
+}
+
+/* ===================================================================== */
+/* HPACK (RFC 7541): header compression for HTTP/2.                       */
+/* ===================================================================== */
+/*
+ * This section owns the HPACK coding of header blocks: prefixed integers
+ * (5.1), string literals raw or Huffman coded (5.2, Appendix B), the static
+ * table (Appendix A), dynamic tables with their eviction rules (4), a
+ * decoder for the header blocks a connection receives and an encoder for
+ * the ones it sends.
+ *
+ * The decoder is a push scanner with fixed memory: feed it the bytes of a
+ * header block in pieces split anywhere (HEADERS and CONTINUATION payloads
+ * as TCP delivers them) and it returns one field at a time, copied into its
+ * own name and value buffers. A string longer than GS_MAX_HEADER is decoded
+ * and counted but not stored; a block larger than the caller's header list
+ * limit is decoded to its end all the same (the compression context must
+ * stay in sync) and flagged. Work is linear in the input.
+ *
+ * The encoder writes one field at a time; the server uses it without a
+ * dynamic table (literals without indexing), the tests with one.
+ *
+ * Not here: HTTP/2 framing (which frames make a block, their padding and
+ * flags), SETTINGS (the caller advertises GS_HPACK_TABLE as
+ * SETTINGS_HEADER_TABLE_SIZE and chooses SETTINGS_MAX_HEADER_LIST_SIZE),
+ * and what fields mean or whether HTTP/2 allows them (upper-case names,
+ * pseudo-header order, connection-specific fields): the caller checks.
+ * Integers above 2^32 - 1, hence strings of 4 GiB or more, are refused.
+ */
+
+/* hp_decode's results. */
+enum { HP_MORE = 0, HP_FIELD = 1, HP_ERR_COMPRESSION = -1 };
+
+/* How hp_encode represents a field. */
+enum { HP_NO_INDEX, HP_INDEX, HP_NEVER_INDEX };
+
+enum {
+    HP_H2_TABLE = 4096,     /* HTTP/2's initial SETTINGS_HEADER_TABLE_SIZE */
+    HP_STATIC = 61,         /* entries of the static table */
+    HP_ENTRY = 32,          /* what an entry costs beyond its bytes (4.1) */
+    HP_INT_MAX = 11         /* bytes of the longest integer hp_encode writes */
+};
+
+/* Decoder states, representations and what an integer is for. */
+enum { HP_S_REP, HP_S_INT, HP_S_STRLEN, HP_S_STR, HP_S_ERR };
+enum { HP_R_INDEXED, HP_R_INC, HP_R_NOINC, HP_R_NEVER, HP_R_SIZE };
+enum { HP_I_INDEX, HP_I_NAME, HP_I_STRLEN, HP_I_SIZE };
+
+/* --------------------------------------------------------------------- */
+/* The static table (Appendix A): index i + 1 is hp_static[i].            */
+/* --------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name, *value;
+    uint8_t nlen, vlen;
+} gs_hpack_static;
+
+#define GS_HPACK_ST(n, v) { n, v, sizeof n - 1, sizeof v - 1 }
+static const gs_hpack_static hp_static[HP_STATIC] = {
+    GS_HPACK_ST(":authority", ""),
+    GS_HPACK_ST(":method", "GET"),
+    GS_HPACK_ST(":method", "POST"),
+    GS_HPACK_ST(":path", "/"),
+    GS_HPACK_ST(":path", "/index.html"),
+    GS_HPACK_ST(":scheme", "http"),
+    GS_HPACK_ST(":scheme", "https"),
+    GS_HPACK_ST(":status", "200"),
+    GS_HPACK_ST(":status", "204"),
+    GS_HPACK_ST(":status", "206"),
+    GS_HPACK_ST(":status", "304"),
+    GS_HPACK_ST(":status", "400"),
+    GS_HPACK_ST(":status", "404"),
+    GS_HPACK_ST(":status", "500"),
+    GS_HPACK_ST("accept-charset", ""),
+    GS_HPACK_ST("accept-encoding", "gzip, deflate"),
+    GS_HPACK_ST("accept-language", ""),
+    GS_HPACK_ST("accept-ranges", ""),
+    GS_HPACK_ST("accept", ""),
+    GS_HPACK_ST("access-control-allow-origin", ""),
+    GS_HPACK_ST("age", ""),
+    GS_HPACK_ST("allow", ""),
+    GS_HPACK_ST("authorization", ""),
+    GS_HPACK_ST("cache-control", ""),
+    GS_HPACK_ST("content-disposition", ""),
+    GS_HPACK_ST("content-encoding", ""),
+    GS_HPACK_ST("content-language", ""),
+    GS_HPACK_ST("content-length", ""),
+    GS_HPACK_ST("content-location", ""),
+    GS_HPACK_ST("content-range", ""),
+    GS_HPACK_ST("content-type", ""),
+    GS_HPACK_ST("cookie", ""),
+    GS_HPACK_ST("date", ""),
+    GS_HPACK_ST("etag", ""),
+    GS_HPACK_ST("expect", ""),
+    GS_HPACK_ST("expires", ""),
+    GS_HPACK_ST("from", ""),
+    GS_HPACK_ST("host", ""),
+    GS_HPACK_ST("if-match", ""),
+    GS_HPACK_ST("if-modified-since", ""),
+    GS_HPACK_ST("if-none-match", ""),
+    GS_HPACK_ST("if-range", ""),
+    GS_HPACK_ST("if-unmodified-since", ""),
+    GS_HPACK_ST("last-modified", ""),
+    GS_HPACK_ST("link", ""),
+    GS_HPACK_ST("location", ""),
+    GS_HPACK_ST("max-forwards", ""),
+    GS_HPACK_ST("proxy-authenticate", ""),
+    GS_HPACK_ST("proxy-authorization", ""),
+    GS_HPACK_ST("range", ""),
+    GS_HPACK_ST("referer", ""),
+    GS_HPACK_ST("refresh", ""),
+    GS_HPACK_ST("retry-after", ""),
+    GS_HPACK_ST("server", ""),
+    GS_HPACK_ST("set-cookie", ""),
+    GS_HPACK_ST("strict-transport-security", ""),
+    GS_HPACK_ST("transfer-encoding", ""),
+    GS_HPACK_ST("user-agent", ""),
+    GS_HPACK_ST("vary", ""),
+    GS_HPACK_ST("via", ""),
+    GS_HPACK_ST("www-authenticate", "")
+};
+#undef GS_HPACK_ST
+
+/* --------------------------------------------------------------------- */
+/* The Huffman code (Appendix B).                                         */
+/* --------------------------------------------------------------------- */
+/*
+ * The code is canonical: within a length, codes count up in symbol order,
+ * and each length's first code follows on from the previous length's last.
+ * So the 257 code lengths (symbol 256 is EOS) define it, and the rest are
+ * small tables derived from them (tests/unit_hpack.c derives them again
+ * and compares), 1.2 KB in all:
+ *   hp_huff_base[L - 5]   the first code of length L (5..30)
+ *   hp_huff_start[L - 5]  where length L's symbols start in hp_huff_sym
+ *                         (hp_huff_start[L - 4] is where they end)
+ *   hp_huff_sym           the symbols by code (EOS, the last, left out)
+ *   hp_huff_rank[s]       s's place among the symbols of its length, so
+ *                         its code is hp_huff_base[len - 5] + rank
+ *   hp_huff_fast[b]       the symbol whose code starts the 8 bits b, when
+ *                         that code is 8 bits or shorter; else 0 (a
+ *                         symbol whose code is longer)
+ */
+
+static const uint8_t hp_huff_len[257] = {
+    13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28,   /*   0 */
+    28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,   /*  16 */
+    6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6,           /*  32 */
+    5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,                /*  48 */
+    13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,                  /*  64 */
+    7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,               /*  80 */
+    15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5,                  /*  96 */
+    6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,              /* 112 */
+    20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,   /* 128 */
+    24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,   /* 144 */
+    22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23,   /* 160 */
+    21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,   /* 176 */
+    26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,   /* 192 */
+    19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,   /* 208 */
+    20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,   /* 224 */
+    26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,   /* 240 */
+    30                                                                /* 256 */
+};
+
+static const uint32_t hp_huff_base[26] = {
+    0x0, 0x14, 0x5c, 0xf8, 0x1fc, 0x3f8,
+    0x7fa, 0xffa, 0x1ff8, 0x3ffc, 0x7ffc, 0xfffe,
+    0x1fffc, 0x3fff8, 0x7fff0, 0xfffe6, 0x1fffdc, 0x3fffd2,
+    0x7fffd8, 0xffffea, 0x1ffffec, 0x3ffffe0, 0x7ffffde, 0xfffffe2,
+    0x1ffffffe, 0x3ffffffc
+};
+
+static const uint16_t hp_huff_start[27] = {
+    0, 10, 36, 68, 74, 74, 79, 82, 84,
+    90, 92, 95, 95, 95, 95, 98, 106, 119,
+    145, 174, 186, 190, 205, 224, 253, 253, 257
+};
+
+static const uint8_t hp_huff_sym[256] = {
+    48, 49, 50, 97, 99, 101, 105, 111, 115, 116, 32, 37,
+    45, 46, 47, 51, 52, 53, 54, 55, 56, 57, 61, 65,
+    95, 98, 100, 102, 103, 104, 108, 109, 110, 112, 114, 117,
+    58, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76,
+    77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 89,
+    106, 107, 113, 118, 119, 120, 121, 122, 38, 42, 44, 59,
+    88, 90, 33, 34, 40, 41, 63, 39, 43, 124, 35, 62,
+    0, 36, 64, 91, 93, 126, 94, 125, 60, 96, 123, 92,
+    195, 208, 128, 130, 131, 162, 184, 194, 224, 226, 153, 161,
+    167, 172, 176, 177, 179, 209, 216, 217, 227, 229, 230, 129,
+    132, 133, 134, 136, 146, 154, 156, 160, 163, 164, 169, 170,
+    173, 178, 181, 185, 186, 187, 189, 190, 196, 198, 228, 232,
+    233, 1, 135, 137, 138, 139, 140, 141, 143, 147, 149, 150,
+    151, 152, 155, 157, 158, 165, 166, 168, 174, 175, 180, 182,
+    183, 188, 191, 197, 231, 239, 9, 142, 144, 145, 148, 159,
+    171, 206, 215, 225, 236, 237, 199, 207, 234, 235, 192, 193,
+    200, 201, 202, 205, 210, 213, 218, 219, 238, 240, 242, 243,
+    255, 203, 204, 211, 212, 214, 221, 222, 223, 241, 244, 245,
+    246, 247, 248, 250, 251, 252, 253, 254, 2, 3, 4, 5,
+    6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20,
+    21, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127, 220,
+    249, 10, 13, 22
+};
+
+static const uint8_t hp_huff_rank[256] = {
+    0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 1, 9, 10,
+    11, 12, 13, 14, 15, 16, 2, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    0, 0, 1, 0, 1, 1, 0, 0, 2, 3, 1, 1, 2, 2, 3, 4,
+    0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 0, 3, 0, 12, 1, 4,
+    2, 13, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 4, 23, 5, 3, 0, 4, 0, 14,
+    1, 3, 15, 4, 16, 5, 17, 18, 19, 6, 24, 25, 20, 21, 22, 7,
+    23, 26, 24, 8, 9, 25, 27, 28, 29, 30, 31, 2, 2, 1, 5, 26,
+    0, 0, 1, 2, 1, 2, 3, 1, 4, 2, 3, 4, 5, 6, 1, 7,
+    2, 3, 5, 8, 4, 9, 10, 11, 12, 0, 6, 13, 7, 14, 15, 5,
+    8, 1, 3, 9, 10, 16, 17, 2, 18, 11, 12, 6, 3, 13, 19, 20,
+    4, 5, 14, 6, 21, 15, 22, 23, 4, 16, 17, 18, 24, 19, 20, 25,
+    0, 1, 5, 1, 21, 26, 22, 0, 2, 3, 4, 0, 1, 5, 7, 1,
+    2, 7, 6, 2, 3, 7, 4, 8, 8, 9, 8, 9, 27, 5, 6, 7,
+    6, 9, 7, 10, 23, 11, 12, 27, 24, 25, 2, 3, 10, 11, 10, 28,
+    11, 8, 12, 13, 9, 10, 11, 12, 13, 28, 14, 15, 16, 17, 18, 14
+};
+
+static const uint8_t hp_huff_fast[256] = {
+    48, 48, 48, 48, 48, 48, 48, 48, 49, 49, 49, 49,
+    49, 49, 49, 49, 50, 50, 50, 50, 50, 50, 50, 50,
+    97, 97, 97, 97, 97, 97, 97, 97, 99, 99, 99, 99,
+    99, 99, 99, 99, 101, 101, 101, 101, 101, 101, 101, 101,
+    105, 105, 105, 105, 105, 105, 105, 105, 111, 111, 111, 111,
+    111, 111, 111, 111, 115, 115, 115, 115, 115, 115, 115, 115,
+    116, 116, 116, 116, 116, 116, 116, 116, 32, 32, 32, 32,
+    37, 37, 37, 37, 45, 45, 45, 45, 46, 46, 46, 46,
+    47, 47, 47, 47, 51, 51, 51, 51, 52, 52, 52, 52,
+    53, 53, 53, 53, 54, 54, 54, 54, 55, 55, 55, 55,
+    56, 56, 56, 56, 57, 57, 57, 57, 61, 61, 61, 61,
+    65, 65, 65, 65, 95, 95, 95, 95, 98, 98, 98, 98,
+    100, 100, 100, 100, 102, 102, 102, 102, 103, 103, 103, 103,
+    104, 104, 104, 104, 108, 108, 108, 108, 109, 109, 109, 109,
+    110, 110, 110, 110, 112, 112, 112, 112, 114, 114, 114, 114,
+    117, 117, 117, 117, 58, 58, 66, 66, 67, 67, 68, 68,
+    69, 69, 70, 70, 71, 71, 72, 72, 73, 73, 74, 74,
+    75, 75, 76, 76, 77, 77, 78, 78, 79, 79, 80, 80,
+    81, 81, 82, 82, 83, 83, 84, 84, 85, 85, 86, 86,
+    87, 87, 89, 89, 106, 106, 107, 107, 113, 113, 118, 118,
+    119, 119, 120, 120, 121, 121, 122, 122, 38, 42, 44, 59,
+    88, 90, 0, 0
+};
+
+/* --------------------------------------------------------------------- */
+/* Dynamic tables: one code for the decoder's and the encoder's.         */
+/* --------------------------------------------------------------------- */
+
+/* A table and its storage, which live side by side in their owner. */
+typedef struct {
+    gs_hpack_table *t;
+    gs_hpack_entry *ent;
+    uint8_t *ring;
+} gs_hpack_view;
+
+static gs_hpack_view hp_dec_view(gs_hpack_dec *d)
+{
+    gs_hpack_view v;
+    v.t = &d->tab;
+    v.ent = d->ent;
+    v.ring = d->ring;
+    return v;
+}
+
+static gs_hpack_view hp_enc_view(gs_hpack_enc *e)
+{
+    gs_hpack_view v;
+    v.t = &e->tab;
+    v.ent = e->ent;
+    v.ring = e->ring;
+    return v;
+}
+
+static void hp_tab_init(gs_hpack_table *t, uint32_t cap, uint32_t max)
+{
+    memset(t, 0, sizeof *t);
+    t->cap = cap;
+    t->max = max;
+    t->slots = GS_HPACK_SLOTS(cap);
+}
+
+/* hp_tab_get returns entry i, 0 being the newest (dynamic index 62), or
+ * NULL if there is none. */
+static const gs_hpack_entry *hp_tab_get(gs_hpack_view v, uint32_t i)
+{
+    if (i >= v.t->count)
+        return NULL;
+    return &v.ent[(v.t->newest + v.t->slots - i) % v.t->slots];
+}
+
+/* hp_tab_value_off is where entry e's value starts in the ring. */
+static uint32_t hp_tab_value_off(gs_hpack_view v, const gs_hpack_entry *e)
+{
+    return ((uint32_t)e->off + e->nlen) % v.t->cap;
+}
+
+/* hp_ring_get copies n bytes from ring offset off (wrapping) to dst. */
+static void hp_ring_get(gs_hpack_view v, uint32_t off, uint8_t *dst,
+                        uint32_t n)
+{
+    uint32_t first = v.t->cap - off;
+    if (first > n)
+        first = n;
+    memcpy(dst, v.ring + off, first);
+    memcpy(dst + first, v.ring, n - first);
+}
+
+/* hp_ring_equal says whether the n bytes at ring offset off are s. */
+static int hp_ring_equal(gs_hpack_view v, uint32_t off, const void *s,
+                         size_t n)
+{
+    const uint8_t *b = (const uint8_t *)s;
+    size_t first = v.t->cap - off;
+    if (first > n)
+        first = n;
+    return memcmp(v.ring + off, b, first) == 0 &&
+           memcmp(v.ring, b + first, n - first) == 0;
+}
+
+/* hp_ring_put appends n bytes at the ring's head (wrapping). */
+static void hp_ring_put(gs_hpack_view v, const void *s, size_t n)
+{
+    const uint8_t *b = (const uint8_t *)s;
+    size_t first = v.t->cap - v.t->head;
+    if (first > n)
+        first = n;
+    memcpy(v.ring + v.t->head, b, first);
+    memcpy(v.ring, b + first, n - first);
+    v.t->head = (uint32_t)((v.t->head + n) % v.t->cap);
+}
+
+/* hp_tab_fit evicts the oldest entries until `room` more bytes of size
+ * fit under the maximum, or the table is empty (4.4). */
+static void hp_tab_fit(gs_hpack_view v, uint64_t room)
+{
+    gs_hpack_table *t = v.t;
+    while (t->count > 0 && t->size + room > t->max) {
+        const gs_hpack_entry *e = hp_tab_get(v, t->count - 1);
+        t->size -= (uint32_t)e->nlen + e->vlen + HP_ENTRY;
+        t->count--;
+    }
+    if (t->count == 0)
+        t->head = 0;        /* fewer wraps; any place would do */
+}
+
+/* hp_tab_set_max applies a new maximum size (4.3). */
+static void hp_tab_set_max(gs_hpack_view v, uint32_t max)
+{
+    v.t->max = max;
+    hp_tab_fit(v, 0);
+}
+
+/* hp_tab_add adds an entry as the newest (4.4): an entry larger than the
+ * maximum empties the table and is not added. Returns -1, the table left
+ * without the entry, if it fits the maximum but not the storage (only
+ * when a decoder's peer uses more than GS_HPACK_TABLE before it has seen
+ * our SETTINGS); the bytes are then not read, so they may be missing. */
+static int hp_tab_add(gs_hpack_view v, const void *name, size_t nlen,
+                      const void *value, size_t vlen)
+{
+    gs_hpack_table *t = v.t;
+    uint64_t need = (uint64_t)nlen + vlen + HP_ENTRY;
+    gs_hpack_entry *e;
+    hp_tab_fit(v, need);
+    if (need > t->max)
+        return 0;
+    if (t->size + need > t->cap)
+        return -1;
+    t->newest = (t->newest + 1) % t->slots;
+    e = &v.ent[t->newest];
+    e->off = (gs_hpack_len)t->head;
+    e->nlen = (gs_hpack_len)nlen;
+    e->vlen = (gs_hpack_len)vlen;
+    hp_ring_put(v, name, nlen);
+    hp_ring_put(v, value, vlen);
+    t->count++;
+    t->size += (uint32_t)need;
+    return 0;
+}
+
+/* hp_find returns the index of the field (name, value) in the static or
+ * the dynamic table and sets *exact, else the index of its name there
+ * (*exact = 0), else 0. The lowest index wins, static before dynamic. */
+static uint32_t hp_find(gs_hpack_view v, const char *name, size_t nlen,
+                        const char *value, size_t vlen, int *exact)
+{
+    uint32_t i, named = 0;
+    *exact = 1;
+    for (i = 0; i < HP_STATIC; i++) {
+        const gs_hpack_static *s = &hp_static[i];
+        if (s->nlen != nlen || memcmp(s->name, name, nlen) != 0)
+            continue;
+        if (s->vlen == vlen && memcmp(s->value, value, vlen) == 0)
+            return i + 1;
+        if (!named)
+            named = i + 1;
+    }
+    for (i = 0; i < v.t->count; i++) {
+        const gs_hpack_entry *e = hp_tab_get(v, i);
+        if (e->nlen != nlen || !hp_ring_equal(v, e->off, name, nlen))
+            continue;
+        if (e->vlen == vlen &&
+            hp_ring_equal(v, hp_tab_value_off(v, e), value, vlen))
+            return HP_STATIC + 1 + i;
+        if (!named)
+            named = HP_STATIC + 1 + i;
+    }
+    *exact = 0;
+    return named;
+}
+
+/* --------------------------------------------------------------------- */
+/* Decoder                                                                */
+/* --------------------------------------------------------------------- */
+
+static int hp_fail(gs_hpack_dec *d, const char *why)
+{
+    d->state = HP_S_ERR;
+    d->why = why;
+    return HP_ERR_COMPRESSION;
+}
+
+/* hp_dec_init prepares a decoder: the table is empty and its maximum is
+ * HTTP/2's initial 4096 until the peer's encoder sends a size update (up
+ * to GS_HPACK_TABLE, what we advertise). */
+static void hp_dec_init(gs_hpack_dec *d)
+{
+    memset(d, 0, offsetof(gs_hpack_dec, name));
+    hp_tab_init(&d->tab, GS_HPACK_TABLE, HP_H2_TABLE);
+    d->state = HP_S_REP;
+    d->why = "";
+    d->list_limit = UINT32_MAX;
+}
+
+/* hp_dec_set_max sets the table's maximum size as if the peer's encoder
+ * had sent a size update (RFC 7541's examples start that way). */
+static void hp_dec_set_max(gs_hpack_dec *d, uint32_t max)
+{
+    hp_tab_set_max(hp_dec_view(d), max);
+}
+
+/* hp_block_begin starts a header block: list_limit is our
+ * SETTINGS_MAX_HEADER_LIST_SIZE (list_over is set past it). */
+static void hp_block_begin(gs_hpack_dec *d, uint32_t list_limit)
+{
+    if (d->state != HP_S_REP && d->state != HP_S_ERR)
+        hp_fail(d, "header block began inside a field");
+    d->fields = 0;
+    d->list_size = 0;
+    d->list_over = 0;
+    d->list_limit = list_limit;
+}
+
+/* hp_block_end: 0 if the block ended between fields. */
+static int hp_block_end(gs_hpack_dec *d)
+{
+    if (d->state == HP_S_REP)
+        return 0;
+    if (d->state != HP_S_ERR)
+        hp_fail(d, "header block ended inside a field");
+    return HP_ERR_COMPRESSION;
+}
+
+/* hp_field_done completes a field: accounts it to the list and, for a
+ * literal with incremental indexing, adds it to the table. */
+static int hp_field_done(gs_hpack_dec *d)
+{
+    d->list_size += (uint64_t)d->name_len + d->value_len + HP_ENTRY;
+    if (d->list_size > d->list_limit)
+        d->list_over = 1;
+    d->never_indexed = d->rep == HP_R_NEVER;
+    /* A string that was not stored is longer than GS_MAX_HEADER, so the
+     * entry is larger than GS_HPACK_TABLE: hp_tab_add never reads it. */
+    if (d->rep == HP_R_INC &&
+        hp_tab_add(hp_dec_view(d), d->name, d->name_len, d->value,
+                   d->value_len) < 0)
+        return hp_fail(d, "dynamic table larger than GS_HPACK_TABLE");
+    d->fields++;
+    d->state = HP_S_REP;
+    return HP_FIELD;
+}
+
+/* hp_copy_entry copies the name (and the value, if `value`) of table
+ * index i into the decoder's buffers. Entries are never longer than
+ * GS_MAX_HEADER (static ones are short; dynamic ones fit the table). */
+static int hp_copy_entry(gs_hpack_dec *d, uint32_t i, int value)
+{
+    if (i == 0)
+        return hp_fail(d, "index 0");
+    if (i <= HP_STATIC) {
+        const gs_hpack_static *s = &hp_static[i - 1];
+        memcpy(d->name, s->name, s->nlen);
+        d->name_len = s->nlen;
+        if (value) {
+            memcpy(d->value, s->value, s->vlen);
+            d->value_len = s->vlen;
+        }
+    } else {
+        gs_hpack_view v = hp_dec_view(d);
+        const gs_hpack_entry *e = hp_tab_get(v, i - HP_STATIC - 1);
+        if (!e)
+            return hp_fail(d, "index past the dynamic table");
+        hp_ring_get(v, e->off, d->name, e->nlen);
+        d->name_len = e->nlen;
+        if (value) {
+            hp_ring_get(v, hp_tab_value_off(v, e), d->value, e->vlen);
+            d->value_len = e->vlen;
+        }
+    }
+    return HP_MORE;
+}
+
+/* hp_str_expect: a string (the name, or the value if `value`) is next. */
+static int hp_str_expect(gs_hpack_dec *d, int value)
+{
+    d->str_value = (uint8_t)value;
+    d->state = HP_S_STRLEN;
+    return HP_MORE;
+}
+
+/* hp_str_end completes a string: checks Huffman padding (5.2: at most 7
+ * bits, the most significant bits of EOS, i.e. all ones). */
+static int hp_str_end(gs_hpack_dec *d)
+{
+    if (d->str_huff) {
+        uint32_t pad = (1u << d->huff_bits) - 1;
+        if (d->huff_bits > 7)
+            return hp_fail(d, "Huffman padding longer than 7 bits");
+        if ((d->huff_acc & pad) != pad)
+            return hp_fail(d, "Huffman padding not all ones");
+    }
+    if (d->str_value) {
+        d->value_over = d->value_len > GS_MAX_HEADER;
+        return hp_field_done(d);
+    }
+    d->name_over = d->name_len > GS_MAX_HEADER;
+    return hp_str_expect(d, 1);
+}
+
+/* hp_str_begin: the string's length is known. */
+static int hp_str_begin(gs_hpack_dec *d, uint32_t len)
+{
+    d->str_left = len;
+    d->huff_acc = 0;
+    d->huff_bits = 0;
+    if (d->str_value)
+        d->value_len = 0;
+    else
+        d->name_len = 0;
+    d->state = HP_S_STR;
+    return len == 0 ? hp_str_end(d) : HP_MORE;
+}
+
+/* hp_size_update applies a dynamic table size update (6.3). */
+static int hp_size_update(gs_hpack_dec *d, uint32_t max)
+{
+    if (max > GS_HPACK_TABLE)
+        return hp_fail(d, "table size update above GS_HPACK_TABLE");
+    hp_dec_set_max(d, max);
+    d->state = HP_S_REP;
+    return HP_MORE;
+}
+
+/* hp_int_done acts on a complete integer. */
+static int hp_int_done(gs_hpack_dec *d)
+{
+    uint32_t v = d->int_val;
+    int r;
+    switch (d->int_for) {
+    case HP_I_INDEX:                    /* indexed field (6.1) */
+        r = hp_copy_entry(d, v, 1);
+        return r < 0 ? r : hp_field_done(d);
+    case HP_I_NAME:                     /* literal field's name (6.2) */
+        if (v == 0)
+            return hp_str_expect(d, 0);
+        r = hp_copy_entry(d, v, 0);
+        return r < 0 ? r : hp_str_expect(d, 1);
+    case HP_I_STRLEN:
+        return hp_str_begin(d, v);
+    default:
+        return hp_size_update(d, v);
+    }
+}
+
+/* hp_int_begin reads an integer's prefix (5.1): the low `bits` bits of b. */
+static int hp_int_begin(gs_hpack_dec *d, uint8_t b, unsigned bits, int what)
+{
+    uint32_t mask = (1u << bits) - 1;
+    d->int_for = (uint8_t)what;
+    d->int_val = b & mask;
+    if (d->int_val < mask)
+        return hp_int_done(d);
+    d->int_shift = 0;
+    d->state = HP_S_INT;
+    return HP_MORE;
+}
+
+/* hp_int_byte reads a continuation byte. Five carry 35 bits, enough for
+ * any value up to 2^32 - 1 (what we accept); a sixth is refused. */
+static int hp_int_byte(gs_hpack_dec *d, uint8_t b)
+{
+    uint64_t v;
+    if (d->int_shift > 28)
+        return hp_fail(d, "integer too long");
+    v = d->int_val + ((uint64_t)(b & 0x7f) << d->int_shift);
+    if (v > UINT32_MAX)
+        return hp_fail(d, "integer above 2^32 - 1");
+    d->int_val = (uint32_t)v;
+    d->int_shift = (uint8_t)(d->int_shift + 7);
+    return (b & 0x80) ? HP_MORE : hp_int_done(d);
+}
+
+/* hp_rep reads the first byte of a field representation (6). */
+static int hp_rep(gs_hpack_dec *d, uint8_t b)
+{
+    d->name_over = d->value_over = 0;
+    if (b & 0x80) {
+        d->rep = HP_R_INDEXED;
+        d->name_len = d->value_len = 0;
+        return hp_int_begin(d, b, 7, HP_I_INDEX);
+    }
+    if (b & 0x40) {
+        d->rep = HP_R_INC;
+        return hp_int_begin(d, b, 6, HP_I_NAME);
+    }
+    if (b & 0x20) {
+        /* 4.2: only at the beginning of a header block. */
+        if (d->fields > 0)
+            return hp_fail(d, "table size update after a field");
+        d->rep = HP_R_SIZE;
+        return hp_int_begin(d, b, 5, HP_I_SIZE);
+    }
+    d->rep = (b & 0x10) ? HP_R_NEVER : HP_R_NOINC;
+    return hp_int_begin(d, b, 4, HP_I_NAME);
+}
+
+/* hp_huff_next decodes the symbol that starts the `bits` bits waiting at
+ * the low end of acc: returns it (256: EOS) and sets *len to its code's
+ * length, or returns -1 if the bits end before the code does. */
+static int hp_huff_next(uint64_t acc, unsigned bits, unsigned *len)
+{
+    unsigned l = 5;
+    if (bits >= 8) {
+        unsigned s = hp_huff_fast[(acc >> (bits - 8)) & 0xff];
+        if (hp_huff_len[s] <= 8) {
+            *len = hp_huff_len[s];
+            return (int)s;
+        }
+        l = 10;     /* the code is longer than 8 bits; none has 9 */
+    }
+    /* Canonical decoding: the first length whose range holds the code.
+     * A code that is not in length l's range is above it, never below. */
+    for (; l <= 30 && l <= bits; l++) {
+        uint32_t code = (uint32_t)(acc >> (bits - l)) & ((1u << l) - 1);
+        uint32_t k = code - hp_huff_base[l - 5];
+        uint32_t first = hp_huff_start[l - 5];
+        if (k < (uint32_t)hp_huff_start[l - 4] - first) {
+            *len = l;
+            return first + k == 256 ? 256 : hp_huff_sym[first + k];
+        }
+    }
+    return -1;
+}
+
+/* hp_huff_run decodes n bytes of a Huffman coded string. */
+static int hp_huff_run(gs_hpack_dec *d, const uint8_t *s, size_t n)
+{
+    uint8_t *buf = d->str_value ? d->value : d->name;
+    uint32_t *lenp = d->str_value ? &d->value_len : &d->name_len;
+    uint32_t len = *lenp;
+    uint64_t acc = d->huff_acc;
+    unsigned bits = d->huff_bits;   /* at most 29 between bytes */
+    size_t i;
+    for (i = 0; i < n; i++) {
+        acc = (acc << 8) | s[i];
+        bits += 8;
+        for (;;) {
+            unsigned l;
+            int sym = hp_huff_next(acc, bits, &l);
+            if (sym < 0)
+                break;
+            if (sym == 256) {
+                *lenp = len;
+                return hp_fail(d, "Huffman EOS inside a string");
+            }
+            bits -= l;
+            if (len < GS_MAX_HEADER)
+                buf[len] = (uint8_t)sym;
+            if (len < UINT32_MAX)
+                len++;
+        }
+    }
+    d->huff_acc = acc;
+    d->huff_bits = (uint8_t)bits;
+    *lenp = len;
+    return HP_MORE;
+}
+
+/* hp_raw_run stores n bytes of a raw string. */
+static void hp_raw_run(gs_hpack_dec *d, const uint8_t *s, size_t n)
+{
+    uint8_t *buf = d->str_value ? d->value : d->name;
+    uint32_t *lenp = d->str_value ? &d->value_len : &d->name_len;
+    if (*lenp < GS_MAX_HEADER) {
+        size_t room = GS_MAX_HEADER - *lenp;
+        memcpy(buf + *lenp, s, n < room ? n : room);
+    }
+    /* n <= str_left: the string's length, so no overflow */
+    *lenp += (uint32_t)n;
+}
+
+/* hp_str reads string bytes from *s. */
+static int hp_str(gs_hpack_dec *d, const uint8_t **s, const uint8_t *end)
+{
+    size_t n = (size_t)(end - *s);
+    if (n > d->str_left)
+        n = d->str_left;
+    if (d->str_huff) {
+        int r = hp_huff_run(d, *s, n);
+        if (r < 0)
+            return r;
+    } else {
+        hp_raw_run(d, *s, n);
+    }
+    *s += n;
+    d->str_left -= (uint32_t)n;
+    return d->str_left == 0 ? hp_str_end(d) : HP_MORE;
+}
+
+/* hp_decode decodes from *p to end, advancing *p past what it used, and
+ * returns HP_FIELD (a field is in name/value: valid until the next call),
+ * HP_MORE (the input is used up) or HP_ERR_COMPRESSION (why says what;
+ * decode nothing more on this connection). */
+static int hp_decode(gs_hpack_dec *d, const uint8_t **p, const uint8_t *end)
+{
+    const uint8_t *s = *p;
+    int r = HP_MORE;
+    if (d->state == HP_S_ERR)
+        return HP_ERR_COMPRESSION;
+    while (r == HP_MORE && s < end) {
+        switch (d->state) {
+        case HP_S_REP:
+            r = hp_rep(d, *s++);
+            break;
+        case HP_S_INT:
+            r = hp_int_byte(d, *s++);
+            break;
+        case HP_S_STRLEN:
+            d->str_huff = (uint8_t)(*s >> 7);
+            r = hp_int_begin(d, *s++, 7, HP_I_STRLEN);
+            break;
+        default:
+            r = hp_str(d, &s, end);
+            break;
+        }
+    }
+    *p = s;
+    return r;
+}
+
+/* --------------------------------------------------------------------- */
+/* Encoder                                                                */
+/* --------------------------------------------------------------------- */
+
+/* hp_enc_init prepares an encoder whose table's maximum is table_size
+ * (clamped to GS_HPACK_ENC_TABLE), which must not exceed the peer's
+ * decoder's maximum (4096 until its SETTINGS say otherwise): a smaller one
+ * needs no size update, since both sides add the same entries and we only
+ * refer to the newest. 0: the encoder never indexes. */
+static void hp_enc_init(gs_hpack_enc *e, uint32_t table_size)
+{
+    if (table_size > GS_HPACK_ENC_TABLE)
+        table_size = GS_HPACK_ENC_TABLE;
+    hp_tab_init(&e->tab, GS_HPACK_ENC_TABLE, table_size);
+}
+
+/* hp_put_int writes v with a `bits`-bit prefix (5.1) after the flags in
+ * `first`. */
+static uint8_t *hp_put_int(uint8_t *d, uint8_t first, unsigned bits, size_t v)
+{
+    size_t mask = ((size_t)1 << bits) - 1;
+    if (v < mask) {
+        *d++ = (uint8_t)(first | v);
+        return d;
+    }
+    *d++ = (uint8_t)(first | mask);
+    v -= mask;
+    while (v >= 0x80) {
+        *d++ = (uint8_t)(0x80 | (v & 0x7f));
+        v >>= 7;
+    }
+    *d++ = (uint8_t)v;
+    return d;
+}
+
+/* hp_huff_code is symbol c's Huffman code (right-aligned). */
+static uint32_t hp_huff_code(uint8_t c)
+{
+    return hp_huff_base[hp_huff_len[c] - 5] + hp_huff_rank[c];
+}
+
+/* hp_huff_size is how many bytes s takes Huffman coded, padding included. */
+static uint64_t hp_huff_size(const uint8_t *s, size_t n)
+{
+    uint64_t bits = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        bits += hp_huff_len[s[i]];
+    return (bits + 7) / 8;
+}
+
+/* hp_huff_put writes s Huffman coded, padded with ones (5.2). */
+static uint8_t *hp_huff_put(uint8_t *d, const uint8_t *s, size_t n)
+{
+    uint64_t acc = 0;
+    unsigned bits = 0;      /* at most 7 + 30 */
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned l = hp_huff_len[s[i]];
+        acc = (acc << l) | hp_huff_code(s[i]);
+        bits += l;
+        while (bits >= 8) {
+            bits -= 8;
+            *d++ = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits > 0)
+        *d++ = (uint8_t)((acc << (8 - bits)) | (0xffu >> bits));
+    return d;
+}
+
+/* hp_put_str writes a string literal (5.2): Huffman coded if `huffman`
+ * and that is not longer (as RFC 7541's examples do). */
+static uint8_t *hp_put_str(uint8_t *d, const char *str, size_t n, int huffman)
+{
+    const uint8_t *s = (const uint8_t *)str;
+    if (huffman) {
+        uint64_t h = hp_huff_size(s, n);
+        if (n > 0 && h <= n) {
+            d = hp_put_int(d, 0x80, 7, (size_t)h);
+            return hp_huff_put(d, s, n);
+        }
+    }
+    d = hp_put_int(d, 0x00, 7, n);
+    memcpy(d, s, n);
+    return d + n;
+}
+
+/* hp_encode_max is the most bytes hp_encode writes for such a field. */
+static size_t hp_encode_max(size_t nlen, size_t vlen)
+{
+    return 1 + 2 * (size_t)HP_INT_MAX + nlen + vlen;
+}
+
+/* hp_encode writes one field at d (which has hp_encode_max bytes of room)
+ * and returns the end. how: HP_INDEX (a literal with incremental indexing,
+ * or an indexed field if the pair is in a table; a literal without
+ * indexing when the encoder's table is 0), HP_NO_INDEX (a literal without
+ * indexing, or an indexed field if the pair is in a table: that adds
+ * nothing to any table) or HP_NEVER_INDEX (always a literal never
+ * indexed). The name is given by index when a table has it. Strings are
+ * Huffman coded if `huffman` and that is not longer. */
+static uint8_t *hp_encode(gs_hpack_enc *e, uint8_t *d, const char *name,
+                          size_t nlen, const char *value, size_t vlen,
+                          int how, int huffman)
+{
+    gs_hpack_view v = hp_enc_view(e);
+    int exact;
+    uint32_t i = hp_find(v, name, nlen, value, vlen, &exact);
+    int add = how == HP_INDEX && e->tab.max > 0;
+    if (exact && how != HP_NEVER_INDEX)
+        return hp_put_int(d, 0x80, 7, i);
+    if (add)
+        d = hp_put_int(d, 0x40, 6, i);
+    else
+        d = hp_put_int(d, how == HP_NEVER_INDEX ? 0x10 : 0x00, 4, i);
+    if (i == 0)
+        d = hp_put_str(d, name, nlen, huffman);
+    d = hp_put_str(d, value, vlen, huffman);
+    if (add)
+        hp_tab_add(v, name, nlen, value, vlen);  /* max <= cap: fits */
+    return d;
+}
+
+
+#endif
+
+#if GS_MAX_CONNS > 0
+/* ===================================================================== */
+/* 12. HTTP/2: connections, frames, flow control                          */
+/* ===================================================================== */
+
+/* An I/O-free HTTP/2 server connection (RFC 9113, h2c with prior
+ * knowledge): bytes in from one connection (gs_conn_feed), bytes out into
+ * that connection's buffer (gs_conn_output). Frames are read as their
+ * bytes arrive, never buffered whole: small control frames field by field,
+ * header blocks straight into the HPACK decoder, DATA straight to the
+ * stream. One short handler per frame type behind a switch; handlers
+ * return RFC 9113 error codes: a connection error becomes GOAWAY and the
+ * connection closes, a stream error RST_STREAM. Input is read only while
+ * the output buffer has H2_RESERVE bytes free, so the control frames and
+ * immediate answers it causes always fit; stream output never waits for
+ * input and input never waits for a stream's window. Not supported: TLS,
+ * the HTTP/1.1 Upgrade, server push, priorities (PRIORITY is read and
+ * ignored), SETTINGS_HEADER_TABLE_SIZE above GS_HPACK_TABLE. */
+
+enum { H2_DATA, H2_HEADERS, H2_PRIORITY, H2_RST_STREAM, H2_SETTINGS,
+       H2_PUSH_PROMISE, H2_PING, H2_GOAWAY, H2_WINDOW_UPDATE, H2_CONTINUATION };
+enum { H2F_END_STREAM = 0x1, H2F_ACK = 0x1, H2F_END_HEADERS = 0x4,
+       H2F_PADDED = 0x8, H2F_PRIORITY = 0x20 };
+enum { H2E_NO_ERROR, H2E_PROTOCOL, H2E_INTERNAL, H2E_FLOW_CONTROL,
+       H2E_SETTINGS_TIMEOUT, H2E_STREAM_CLOSED, H2E_FRAME_SIZE,
+       H2E_REFUSED_STREAM, H2E_CANCEL, H2E_COMPRESSION, H2E_CONNECT,
+       H2E_ENHANCE_YOUR_CALM };
+enum { H2_FREE, H2_PREFACE, H2_OPEN, H2_CLOSING };
+enum { RD_HEAD, RD_BODY };
+
+#define H2_FRAME 16384              /* our SETTINGS_MAX_FRAME_SIZE */
+#define H2_WINDOW_MAX 0x7FFFFFFF
+#define H2_DEFAULT_WINDOW 65535
+/* The receive window a stream is granted: never more than its buffer. */
+#define H2_STREAM_WINDOW (GS_H2_BUF < H2_DEFAULT_WINDOW ? GS_H2_BUF : H2_DEFAULT_WINDOW)
+/* The connection's receive window, granted back as data arrives. */
+#define H2_CONN_WINDOW (1 << 20)
+/* Output room kept free while input is read: control frames and one
+ * Trailers-Only answer with a full grpc-message. */
+#define H2_RESERVE (3 * (size_t)GS_MAX_WHY + 1024)
+#define H2_MAX_CONCURRENT (GS_MAX_STREAMS < 100 ? GS_MAX_STREAMS : 100)
+
+typedef char h2_out_fits[GS_H2_OUT >= 2 * H2_RESERVE ? 1 : -1];
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static uint32_t h2_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static size_t h2_room(const gs_h2_conn *c) { return GS_H2_OUT - c->out_len; }
+
+/* Writes a frame header at the end of c's output; the payload follows. */
+static uint8_t *h2_frame(gs_h2_conn *c, uint32_t len, int type, int flags, uint32_t sid)
+{
+    uint8_t *d = (uint8_t *)c->out + c->out_len;
+    d[0] = (uint8_t)(len >> 16);
+    d[1] = (uint8_t)(len >> 8);
+    d[2] = (uint8_t)len;
+    d[3] = (uint8_t)type;
+    d[4] = (uint8_t)flags;
+    d[5] = (uint8_t)(sid >> 24 & 0x7F);
+    d[6] = (uint8_t)(sid >> 16);
+    d[7] = (uint8_t)(sid >> 8);
+    d[8] = (uint8_t)sid;
+    c->out_len += 9 + len;
+    return d + 9;
+}
+
+static void h2_put32(uint8_t *d, uint32_t v)
+{
+    d[0] = (uint8_t)(v >> 24);
+    d[1] = (uint8_t)(v >> 16);
+    d[2] = (uint8_t)(v >> 8);
+    d[3] = (uint8_t)v;
+}
+
+static void h2_send_u32(gs_h2_conn *c, int type, uint32_t sid, uint32_t v)
+{
+    h2_put32(h2_frame(c, 4, type, 0, sid), v);
+}
+
+static void h2_send_settings(gs_h2_conn *c)
+{
+    static const uint32_t ours[][2] = {
+        { 3, H2_MAX_CONCURRENT }, { 4, H2_STREAM_WINDOW }, { 5, H2_FRAME },
+        { 6, GS_H2_HEADER_LIST }, { 2, 0 }
+    };
+    uint8_t *d = h2_frame(c, 6 * LEN(ours), H2_SETTINGS, 0, 0);
+    size_t i;
+    for (i = 0; i < LEN(ours); i++, d += 6) {
+        d[0] = 0;
+        d[1] = (uint8_t)ours[i][0];
+        h2_put32(d + 2, ours[i][1]);
+    }
+}
+
+/* A connection error: GOAWAY with the code, then the connection closes
+ * once its output is written. */
+static void h2_goaway(gs_h2_conn *c, int code)
+{
+    uint8_t *d;
+    if (c->state == H2_CLOSING) return;
+    d = h2_frame(c, 8, H2_GOAWAY, 0, 0);
+    h2_put32(d, c->last_sid);
+    h2_put32(d + 4, (uint32_t)code);
+    c->state = H2_CLOSING;
+}
+
+static int h2_conn_index(const gs_node *n, const gs_h2_conn *c) { return (int)(c - n->conns); }
+
+/* The live stream (holding a slot) of connection c with id sid. */
+static gs_stream *h2_stream(gs_node *n, const gs_h2_conn *c, uint32_t sid)
+{
+    int i, ci = h2_conn_index(n, c);
+    if (!c->live) return NULL;
+    for (i = 0; i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state != GS_FREE && s->front == FE_H2 && s->fe.h2.conn == ci && s->fe.h2.sid == sid)
+            return s;
+    }
+    return NULL;
+}
+
+/* ----- message buffers --------------------------------------------------- */
+
+/* GS_H2_BUFS buffers of GS_H2_BUF bytes, shared by every HTTP/2 stream:
+ * one holds a stream's request bytes that cannot be handled yet (a message
+ * split across frames, or waiting for output room), another the response
+ * bytes its window does not let out yet. */
+
+static int16_t h2_buf_take(gs_node *n)
+{
+    int16_t b = n->buf_free;
+    if (b >= 0) n->buf_free = n->buf_next[b];
+    return b;
+}
+
+static void h2_buf_give(gs_node *n, int16_t *b)
+{
+    if (*b < 0) return;
+    n->buf_next[*b] = n->buf_free;
+    n->buf_free = *b;
+    *b = -1;
+}
+
+/* ----- responses: headers, messages, trailers ---------------------------- */
+
+static uint8_t *h2_field(gs_node *n, uint8_t *d, const char *name, const char *value, size_t vlen)
+{
+    return hp_encode(&n->hpack_enc, d, name, strlen(name), value, vlen, HP_NO_INDEX, 0);
+}
+
+static const char *h2_content_type(const gs_stream *s)
+{
+    return s->fe.h2.json ? "application/grpc+json" : "application/grpc";
+}
+
+/* The most bytes a response header block takes: :status, content-type,
+ * grpc-accept-encoding, grpc-status, a percent-encoded grpc-message. */
+static size_t h2_headers_max(void)
+{
+    return hp_encode_max(7, 3) + hp_encode_max(12, 21) + hp_encode_max(20, 8) +
+           hp_encode_max(11, 2) + hp_encode_max(12, 3 * (size_t)GS_MAX_WHY);
+}
+#define H2_HEADERS_MAX h2_headers_max()
+
+/* grpc-status and, when not OK, grpc-message. */
+static uint8_t *h2_put_status(gs_node *n, uint8_t *d, int status, const char *why, size_t why_len)
+{
+    char code[4];
+    d = h2_field(n, d, "grpc-status", code, (size_t)(gs_json_put_u64(code, (uint64_t)status) - code));
+    if (status != GS_OK) {
+        char *end = grpc_percent_encode(n->h2_why, why, why_len);
+        d = h2_field(n, d, "grpc-message", n->h2_why, (size_t)(end - n->h2_why));
+    }
+    return d;
+}
+
+/* A header block of one frame at the end of c's output (END_HEADERS). */
+static uint8_t *h2_headers_begin(gs_h2_conn *c)
+{
+    return (uint8_t *)c->out + c->out_len + 9;
+}
+
+static void h2_headers_end(gs_h2_conn *c, uint8_t *end, int flags, uint32_t sid)
+{
+    uint8_t *start = (uint8_t *)c->out + c->out_len + 9;
+    h2_frame(c, (uint32_t)(end - start), H2_HEADERS, H2F_END_HEADERS | flags, sid);
+}
+
+static uint8_t *h2_put_http_status(gs_node *n, uint8_t *d, unsigned status)
+{
+    char digits[4];
+    return h2_field(n, d, ":status", digits, (size_t)(gs_json_put_u64(digits, status) - digits));
+}
+
+/* Trailers-Only: a call answered before it has a stream slot (or with no
+ * message at all): one HEADERS frame with END_STREAM. */
+static void h2_trailers_only(gs_node *n, gs_h2_conn *c, uint32_t sid, int json, int status,
+                             const char *why, int accept_encoding)
+{
+    uint8_t *d = h2_put_http_status(n, h2_headers_begin(c), 200);
+    d = h2_field(n, d, "content-type", json ? "application/grpc+json" : "application/grpc",
+                 json ? 21 : 16);
+    if (accept_encoding) d = h2_field(n, d, "grpc-accept-encoding", "identity", 8);
+    d = h2_put_status(n, d, status, why, core_why_len(why));
+    h2_headers_end(c, d, H2F_END_STREAM, sid);
+}
+
+static void h2_rst(gs_h2_conn *c, uint32_t sid, int code)
+{
+    h2_send_u32(c, H2_RST_STREAM, sid, (uint32_t)code);
+}
+
+/* ----- the streams' output, written when the caller drains it ----------- */
+
+/* Frees the slot of a stream whose answer is complete. */
+static void h2_release(gs_node *n, gs_h2_conn *c, gs_stream *s)
+{
+    h2_buf_give(n, &s->fe.h2.rx);
+    h2_buf_give(n, &s->fe.h2.tx);
+    c->live--;
+    core_release(n, s);
+}
+
+/* Writes what stream s may send now: response headers, DATA within the
+ * windows, then the trailers (and RST_STREAM NO_ERROR if the client had
+ * not finished sending). Returns 1 once the stream is done. */
+static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    if (!h->headers_sent && (h->tx_len || h->ended) && h2_room(c) >= H2_HEADERS_MAX + 9) {
+        uint8_t *d = h2_put_http_status(n, h2_headers_begin(c), h->http_status ? h->http_status : 200);
+        if (h->http_status) d = h2_field(n, d, "content-type", "text/plain", 10);
+        else d = h2_field(n, d, "content-type", h2_content_type(s), strlen(h2_content_type(s)));
+        if (h->ended && !h->tx_len && !h->http_status) {    /* Trailers-Only */
+            d = h2_put_status(n, d, h->end_status, h->why, h->why_len);
+            h2_headers_end(c, d, H2F_END_STREAM, h->sid);
+            h->headers_sent = 2;
+        } else {
+            h2_headers_end(c, d, 0, h->sid);
+            h->headers_sent = 1;
+        }
+    }
+    while (h->headers_sent == 1 && h->tx_len) {
+        int64_t k = h->tx_len;
+        int last;
+        if (k > h->send_window) k = h->send_window;
+        if (k > c->send_window) k = c->send_window;
+        if (k > (int64_t)c->peer_max_frame) k = c->peer_max_frame;
+        if (k > (int64_t)h2_room(c) - 9 - (int64_t)H2_RESERVE) k = (int64_t)h2_room(c) - 9 - (int64_t)H2_RESERVE;
+        if (k <= 0) break;
+        last = h->http_status && h->ended && k == h->tx_len;
+        memcpy(h2_frame(c, (uint32_t)k, H2_DATA, last ? H2F_END_STREAM : 0, h->sid),
+               n->bufs[h->tx] + h->tx_off, (size_t)k);
+        h->tx_off += (uint32_t)k;
+        h->tx_len -= (uint32_t)k;
+        h->send_window -= k;
+        c->send_window -= k;
+        if (last) h->headers_sent = 2;
+    }
+    if (!h->tx_len && h->tx >= 0) h2_buf_give(n, &h->tx);
+    if (h->ended && !h->tx_len && h->headers_sent == 1 && h2_room(c) >= H2_HEADERS_MAX + 9) {
+        h2_headers_end(c, h2_put_status(n, h2_headers_begin(c), h->end_status, h->why, h->why_len),
+                       H2F_END_STREAM, h->sid);
+        h->headers_sent = 2;
+    }
+    if (h->headers_sent != 2) return 0;
+    if (!h->peer_ended && !h->reset) h2_rst(c, h->sid, H2E_NO_ERROR);
+    h2_release(n, c, s);
+    return 1;
+}
+
+/* Writes what every stream of c may send, and wakes what waited for it. */
+static void h2_flush(gs_node *n, gs_h2_conn *c)
+{
+    int i, ci = h2_conn_index(n, c);
+    for (i = 0; c->live && i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state == GS_FREE || s->front != FE_H2 || s->fe.h2.conn != ci) continue;
+        if (h2_room(c) < H2_RESERVE + H2_HEADERS_MAX + 64) break;
+        if (h2_flush_stream(n, c, s)) continue;
+        if (s->parked) core_resume(n, s);
+    }
+}
+
+/* ----- this front end's side of section 4 -------------------------------- */
+
+/* The most bytes one framed message of method mi's output takes. */
+static size_t h2_msg_room(const gs_node *n, const gs_stream *s)
+{
+    return 5 + (s->fe.h2.json ? n->h2_json_room[s->method_index] : n->h2_pb_room[s->method_index]);
+}
+
+static int h2_room_for(const gs_node *n, const gs_stream *s, int for_what)
+{
+    const gs_h2_stream *h = &s->fe.h2;
+    if (for_what == FOR_END || h->reset) return ROOM_OK;
+    if (h->tx < 0) return n->buf_free >= 0 ? ROOM_OK : ROOM_STREAM;
+    if (GS_H2_BUF - h->tx_len < h2_msg_room(n, s)) return ROOM_STREAM;
+    /* nothing more could leave now: pause rather than buffer ahead */
+    if (h->tx_len >= h->send_window || h->tx_len >= n->conns[h->conn].send_window) return ROOM_STREAM;
+    return ROOM_OK;
+}
+
+static void h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    char *base, *d, *end;
+    size_t len;
+    (void)by_request;
+    if (h->reset) return;
+    if (h->tx < 0) {
+        h->tx = h2_buf_take(n);     /* h2_room_for saw one free */
+        h->tx_off = h->tx_len = 0;
+    }
+    base = n->bufs[h->tx];
+    if (h->tx_off && GS_H2_BUF - h->tx_off - h->tx_len < h2_msg_room(n, s)) {
+        memmove(base, base + h->tx_off, h->tx_len);
+        h->tx_off = 0;
+    }
+    d = base + h->tx_off + h->tx_len;
+    end = h->json ? jl_put_msg(d + 5, m) : pb_encode(d + 5, m);
+    len = (size_t)(end - d - 5);
+    d[0] = 0;
+    h2_put32((uint8_t *)d + 1, (uint32_t)len);
+    h->tx_len += (uint32_t)(5 + len);
+}
+
+/* The call is over: its trailers go out after the bytes staged before
+ * them, so the slot stays with this front end until h2_flush_stream has
+ * written them (returns 1), unless the client reset the stream. */
+static int h2_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                       const char *why, size_t why_len)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    (void)by_request;
+    if (h->reset) {
+        h2_buf_give(n, &h->rx);
+        h2_buf_give(n, &h->tx);
+        n->conns[h->conn].live--;
+        return 0;
+    }
+    h->ended = 1;
+    h->end_status = (uint8_t)status;
+    h->why_len = (uint16_t)why_len;
+    memcpy(h->why, why, why_len);
+    h2_buf_give(n, &h->rx);
+    h->rx_len = 0;
+    return 1;
+}
+
+/* ----- requests: header fields --------------------------------------------- */
+
+/* RFC 9113 8.2.2: headers an HTTP/2 request must not carry. */
+static int h2_connection_specific(const char *name, size_t len)
+{
+    static const char *const banned[] = { "connection", "keep-alive", "proxy-connection",
+                                          "transfer-encoding", "upgrade" };
+    size_t i;
+    for (i = 0; i < LEN(banned); i++)
+        if (strlen(banned[i]) == len && memcmp(banned[i], name, len) == 0) return 1;
+    return 0;
+}
+
+#define H2_IS(name, len, lit) ((len) == sizeof(lit) - 1 && memcmp(name, lit, sizeof(lit) - 1) == 0)
+
+static void h2_pseudo_field(gs_h2_req *r, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    uint8_t *seen = NULL;
+    if (r->regular_seen) { r->bad = 1; return; }    /* pseudo after regular */
+    if (H2_IS(name, nlen, ":method")) { seen = &r->method; r->post = H2_IS(v, vlen, "POST"); }
+    else if (H2_IS(name, nlen, ":scheme")) seen = &r->scheme;
+    else if (H2_IS(name, nlen, ":authority")) seen = &r->authority;
+    else if (H2_IS(name, nlen, ":path")) {
+        seen = &r->path;
+        if (vlen == 0) r->bad = 1;
+        r->path_len = vlen <= sizeof r->path_buf ? vlen : 0;
+        memcpy(r->path_buf, v, r->path_len);
+    } else {
+        r->bad = 1;                 /* unknown, or a response's :status */
+        return;
+    }
+    if (*seen) r->bad = 1;
+    *seen = 1;
+}
+
+static void h2_regular_field(gs_h2_req *r, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    size_t i;
+    r->regular_seen = 1;
+    for (i = 0; i < nlen; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z') r->bad = 1;
+    if (h2_connection_specific(name, nlen)) r->bad = 1;
+    else if (H2_IS(name, nlen, "te")) r->bad |= !H2_IS(v, vlen, "trailers");
+    else if (H2_IS(name, nlen, "content-type")) r->content_type = (uint8_t)grpc_content_type(v, vlen);
+    else if (H2_IS(name, nlen, "grpc-encoding")) r->encoding_bad = !H2_IS(v, vlen, "identity");
+    else if (H2_IS(name, nlen, "grpc-timeout")) {
+        r->has_timeout = 1;
+        r->timeout_bad = grpc_timeout_parse(v, vlen, &r->timeout_ms) != 0;
+    } else if (H2_IS(name, nlen, "content-length")) {
+        uint64_t cl = 0;
+        if (vlen == 0 || vlen > 18) r->bad = 1;
+        for (i = 0; i < vlen; i++) {
+            if (v[i] < '0' || v[i] > '9') r->bad = 1;
+            cl = cl * 10 + (uint64_t)(v[i] - '0');
+        }
+        r->content_length = (int64_t)cl;
+    }
+}
+
+/* A decoded header field of the block being read. */
+static void h2_on_field(gs_h2_conn *c)
+{
+    gs_hpack_dec *d = &c->hpack;
+    const char *name = (const char *)d->name, *value = (const char *)d->value;
+    if (d->name_over || d->value_over || d->list_over) { c->req.bad = 2; return; }
+    if (d->name_len && name[0] == ':') h2_pseudo_field(&c->req, name, d->name_len, value, d->value_len);
+    else h2_regular_field(&c->req, name, d->name_len, value, d->value_len);
+}
+
+static void h2_req_reset(gs_h2_req *r)
+{
+    memset(r, 0, offsetof(gs_h2_req, path_buf));
+    r->content_length = -1;
+}
+
+/* ----- requests: messages ---------------------------------------------------- */
+
+static void h2_stream_init(gs_node *n, gs_h2_conn *c, gs_stream *s, uint32_t sid)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    memset(h, 0, offsetof(gs_h2_stream, why));
+    h->sid = sid;
+    h->conn = (uint8_t)h2_conn_index(n, c);
+    h->rx = h->tx = -1;
+    h->send_window = c->peer_initial;
+    h->recv_window = H2_STREAM_WINDOW;
+    h->content_length = -1;
+    c->live++;
+}
+
+/* A stream error (RST_STREAM with code): the call, if it runs, is over
+ * and nothing more is written on the stream. */
+static void h2_stream_error(gs_node *n, gs_h2_conn *c, gs_stream *s, int code)
+{
+    h2_rst(c, s->fe.h2.sid, code);
+    s->fe.h2.reset = 1;
+    if (s->state == GS_CLOSING) h2_release(n, c, s);
+    else core_cancel(n, s);
+}
+
+/* Decodes one request message (protobuf, or a JSON object for +json). */
+static int h2_decode(gs_node *n, gs_stream *s, const char *p, uint32_t len, int flag,
+                     gs_msg *m, const char **why)
+{
+    if (flag) {
+        *why = flag == 1 ? "compressed message without grpc-encoding" : "bad compressed flag";
+        return GS_INTERNAL;
+    }
+    if (s->fe.h2.json)
+        return jl_decode_object(n, s->method_index, s->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST,
+                                p, len, m, why);
+    return pb_decode(s->method->in, p, len, m, why, n->why, sizeof n->why);
+}
+
+/* The one request of a unary or server-streaming call: run it. */
+static void h2_run_request(gs_node *n, gs_stream *s, const char *p, uint32_t len, int flag)
+{
+    gs_msg req;
+    const char *why = NULL;
+    int status = h2_decode(n, s, p, len, flag, &req, &why);
+    s->fe.h2.started = 1;
+    if (status != GS_OK) core_end(n, s, 1, status, why);
+    else if (s->kind == GS_UNARY) core_unary(n, s, &req);
+    else core_start(n, s, &req);
+}
+
+/* Delivers complete bidi messages from p while the stream has output
+ * room for the reply; returns the bytes used. */
+static size_t h2_deliver(gs_node *n, gs_stream *s, const char *p, size_t len)
+{
+    size_t used = 0;
+    while (len - used >= 5 && !s->fe.h2.ended && !s->fe.h2.reset && s->state == GS_OPEN) {
+        uint32_t mlen = h2_u32((const uint8_t *)p + used + 1);
+        gs_msg in;
+        const char *why = NULL;
+        int status;
+        if (mlen > GS_H2_BUF - 5) {
+            core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "message larger than the node's buffers");
+            return len;
+        }
+        if (len - used - 5 < mlen || h2_room_for(n, s, FOR_MSG) != ROOM_OK) break;
+        status = h2_decode(n, s, p + used + 5, mlen, (unsigned char)p[used], &in, &why);
+        if (status != GS_OK) core_end(n, s, 1, status, why);
+        else core_deliver(n, s, &in);
+        used += 5 + mlen;
+    }
+    return used;
+}
+
+/* Hands on what the stream's buffer holds, as far as it can go now; a
+ * bidi stream half-closes once every message before END_STREAM is in. */
+static void h2_rx_drain(gs_node *n, gs_stream *s)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    size_t used;
+    if (s->kind != GS_BIDI_STREAMING || !h->started || s->state != GS_OPEN) return;
+    if (h->rx_len) {
+        used = h2_deliver(n, s, n->bufs[h->rx], h->rx_len);
+        if (h->rx < 0) return;      /* the call ended */
+        memmove(n->bufs[h->rx], n->bufs[h->rx] + used, h->rx_len - used);
+        h->rx_len -= (uint32_t)used;
+        if (!h->rx_len) h2_buf_give(n, &h->rx);
+    }
+    if (!h->rx_len && h->peer_ended && s->state == GS_OPEN && !h->ended && !h->reset)
+        core_half_close(n, s);
+}
+
+/* The client sent END_STREAM. */
+static void h2_peer_end(gs_node *n, gs_h2_conn *c, gs_stream *s)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    const char *rx;
+    h->peer_ended = 1;
+    if (h->content_length >= 0 && (uint64_t)h->content_length != h->data_len) {
+        h2_stream_error(n, c, s, H2E_PROTOCOL);     /* RFC 9113 8.1.1 */
+        return;
+    }
+    if (h->ended || s->state == GS_CLOSING) return;
+    if (s->kind == GS_BIDI_STREAMING) { h2_rx_drain(n, s); return; }
+    if (h->started) return;
+    rx = h->rx >= 0 ? n->bufs[h->rx] : NULL;
+    if (h->rx_len < 5) core_end(n, s, 1, GS_INTERNAL, "missing request message");
+    else if (h->rx_len - 5 != h2_u32((const uint8_t *)rx + 1))
+        core_end(n, s, 1, GS_INTERNAL, h->rx_len - 5 > h2_u32((const uint8_t *)rx + 1)
+                 ? "more than one request message" : "truncated request message");
+    else h2_run_request(n, s, rx + 5, h->rx_len - 5, (unsigned char)rx[0]);
+}
+
+/* DATA payload bytes of stream s; `final`: they end a frame with
+ * END_STREAM. A request that arrives whole is read where it lies. */
+static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int final)
+{
+    gs_h2_stream *h = &s->fe.h2;
+    h->data_len += len;
+    if (h->ended || h->reset || s->state == GS_CLOSING) return;     /* dropped */
+    if (!h->rx_len && s->kind == GS_BIDI_STREAMING) {
+        size_t used = h2_deliver(n, s, p, len);
+        p += used;
+        len -= used;
+    } else if (!h->rx_len && final && !h->started && len >= 5 && len - 5 == h2_u32((const uint8_t *)p + 1)) {
+        h2_run_request(n, s, p + 5, (uint32_t)(len - 5), (unsigned char)p[0]);
+        return;
+    }
+    if (!len || h->ended || s->state == GS_CLOSING) return;
+    if (h->rx < 0 && (h->rx = h2_buf_take(n)) < 0) {
+        core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "no message buffer free");
+        return;
+    }
+    if (GS_H2_BUF - h->rx_len < len) {
+        core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "message larger than the node's buffers");
+        return;
+    }
+    memcpy(n->bufs[h->rx] + h->rx_len, p, len);
+    h->rx_len += (uint32_t)len;
+    h2_rx_drain(n, s);
+}
+
+/* ----- requests: calls ------------------------------------------------------ */
+
+/* A plain HTTP answer (not gRPC): a status and a short text body, sent
+ * under flow control like any response; it holds a slot until written. */
+static void h2_http_answer(gs_node *n, gs_h2_conn *c, uint32_t sid, unsigned status, const char *body)
+{
+    gs_stream *s = core_hold(n, FE_H2);
+    int16_t buf = s ? h2_buf_take(n) : -1;
+    gs_h2_stream *h;
+    size_t len = strlen(body);
+    if (buf < 0) {
+        if (s) core_release(n, s);
+        h2_rst(c, sid, H2E_REFUSED_STREAM);
+        return;
+    }
+    h2_stream_init(n, c, s, sid);
+    h = &s->fe.h2;
+    h->tx = buf;
+    h->http_status = (uint16_t)status;
+    h->ended = 1;
+    h->content_length = c->req.content_length;
+    memcpy(n->bufs[h->tx], body, len);
+    h->tx_len = (uint32_t)len;
+}
+
+/* The service and method of a gRPC :path, "/service/method". */
+static int h2_route(const gs_node *n, const gs_h2_req *r)
+{
+    const char *p = r->path_buf, *slash;
+    size_t len = r->path_len;
+    if (len < 4 || p[0] != '/') return -1;
+    slash = memchr(p + 1, '/', len - 1);
+    if (!slash) return -1;
+    return core_find(n, p + 1, (size_t)(slash - p - 1), slash + 1, len - (size_t)(slash - p) - 1);
+}
+
+/* A new request's header block is complete: answer it at once, or admit
+ * it as a call (PROTOCOL.md 2.2, in this order). */
+static void h2_open(gs_node *n, gs_h2_conn *c, uint32_t sid)
+{
+    gs_h2_req *r = &c->req;
+    int mi, json = r->content_type == GRPC_CT_JSON;
+    gs_stream *s;
+    if (r->bad || !r->method || !r->scheme || !r->path) { h2_rst(c, sid, H2E_PROTOCOL); return; }
+    if (c->live >= H2_MAX_CONCURRENT || c->goaway) { h2_rst(c, sid, H2E_REFUSED_STREAM); return; }
+    if (!r->post) { h2_http_answer(n, c, sid, 405, "grpcstream: gRPC calls are POST requests\n"); return; }
+    if (r->content_type == GRPC_CT_BAD) {
+        h2_http_answer(n, c, sid, 415, "grpcstream: content-type must be application/grpc\n");
+        return;
+    }
+    mi = h2_route(n, r);
+    if (mi < 0) { h2_trailers_only(n, c, sid, json, GS_UNIMPLEMENTED, "unknown method", 0); goto refuse; }
+    if (r->encoding_bad) {
+        h2_trailers_only(n, c, sid, json, GS_UNIMPLEMENTED, "grpc-encoding not supported", 1);
+        goto refuse;
+    }
+    if (r->timeout_bad) {
+        h2_trailers_only(n, c, sid, json, GS_INTERNAL, "malformed grpc-timeout", 0);
+        goto refuse;
+    }
+    s = core_admit(n, (unsigned)mi, FE_H2, r->has_timeout ? (r->timeout_ms ? r->timeout_ms : 1) : 0);
+    if (!s) {
+        h2_trailers_only(n, c, sid, json, GS_RESOURCE_EXHAUSTED, "all stream slots are busy", 0);
+        goto refuse;
+    }
+    h2_stream_init(n, c, s, sid);
+    s->fe.h2.json = (uint8_t)json;
+    s->fe.h2.content_length = r->content_length;
+    if (s->kind == GS_BIDI_STREAMING) {
+        s->fe.h2.started = 1;
+        if (core_start(n, s, NULL) != GS_OK) return;
+    }
+    return;
+refuse:
+    if (!c->hb_end_stream) h2_rst(c, sid, H2E_NO_ERROR);
+}
+
+/* ----- frames: one handler per type ------------------------------------------ */
+
+/* Checks a frame header against the connection's state before any of its
+ * payload is read. Returns 0 or a connection error code. */
+static int h2_frame_check(gs_h2_conn *c)
+{
+    if (c->flen > H2_FRAME) return H2E_FRAME_SIZE;
+    if (c->hb_sid && (c->ftype != H2_CONTINUATION || c->fsid != c->hb_sid)) return H2E_PROTOCOL;
+    if (!c->got_settings && (c->ftype != H2_SETTINGS || (c->fflags & H2F_ACK))) return H2E_PROTOCOL;
+    switch (c->ftype) {
+    case H2_DATA: case H2_HEADERS: case H2_PRIORITY: case H2_RST_STREAM: case H2_CONTINUATION:
+        if (!c->fsid) return H2E_PROTOCOL;
+        break;
+    case H2_SETTINGS: case H2_PING: case H2_GOAWAY:
+        if (c->fsid) return H2E_PROTOCOL;
+        break;
+    case H2_PUSH_PROMISE:
+        return H2E_PROTOCOL;        /* clients never push */
+    }
+    switch (c->ftype) {
+    case H2_SETTINGS:
+        if ((c->fflags & H2F_ACK) ? c->flen != 0 : c->flen % 6 != 0) return H2E_FRAME_SIZE;
+        break;
+    case H2_PING: if (c->flen != 8) return H2E_FRAME_SIZE; break;
+    case H2_PRIORITY: if (c->flen != 5) return H2E_FRAME_SIZE; break;
+    case H2_RST_STREAM: case H2_WINDOW_UPDATE: if (c->flen != 4) return H2E_FRAME_SIZE; break;
+    case H2_GOAWAY: if (c->flen < 8) return H2E_FRAME_SIZE; break;
+    case H2_CONTINUATION: if (!c->hb_sid) return H2E_PROTOCOL; break;
+    }
+    return 0;
+}
+
+/* DATA: flow control and the stream's state, at the frame's start. */
+static int h2_data_begin(gs_node *n, gs_h2_conn *c)
+{
+    gs_stream *s = h2_stream(n, c, c->fsid);
+    if (c->flen > c->recv_window) return H2E_FLOW_CONTROL;
+    c->recv_window -= c->flen;
+    if (!s) {
+        if (c->fsid > c->last_sid || !(c->fsid & 1)) return H2E_PROTOCOL;  /* idle */
+        h2_rst(c, c->fsid, H2E_STREAM_CLOSED);
+        return 0;
+    }
+    if (s->fe.h2.peer_ended) { h2_stream_error(n, c, s, H2E_STREAM_CLOSED); return 0; }
+    if (c->flen > s->fe.h2.recv_window) { h2_stream_error(n, c, s, H2E_FLOW_CONTROL); return 0; }
+    s->fe.h2.recv_window -= c->flen;
+    return 0;
+}
+
+/* HEADERS: which stream the header block is for, at the frame's start. */
+static int h2_headers_begin_frame(gs_node *n, gs_h2_conn *c)
+{
+    gs_stream *s = h2_stream(n, c, c->fsid);
+    if (!(c->fsid & 1)) return H2E_PROTOCOL;
+    if (!s) {
+        if (c->fsid <= c->last_sid) return H2E_PROTOCOL;   /* closed, or reused */
+        c->last_sid = c->fsid;
+    } else if (s->fe.h2.peer_ended) {
+        return H2E_STREAM_CLOSED;
+    }
+    c->hb_sid = c->fsid;
+    c->hb_end_stream = (uint8_t)(c->fflags & H2F_END_STREAM);
+    h2_req_reset(&c->req);
+    hp_block_begin(&c->hpack, GS_H2_HEADER_LIST);
+    return 0;
+}
+
+/* A header block is complete (END_HEADERS). */
+static int h2_headers_done(gs_node *n, gs_h2_conn *c)
+{
+    uint32_t sid = c->hb_sid;
+    gs_stream *s = h2_stream(n, c, sid);
+    c->hb_sid = 0;
+    if (hp_block_end(&c->hpack) != 0) return H2E_COMPRESSION;
+    if (!s) {
+        if (c->req.bad == 2) h2_http_answer(n, c, sid, 431, "grpcstream: request headers too large\n");
+        else h2_open(n, c, sid);
+        s = h2_stream(n, c, sid);
+        if (s && c->hb_end_stream) h2_peer_end(n, c, s);
+        return 0;
+    }
+    /* trailers: END_STREAM and no pseudo-header */
+    if (!c->hb_end_stream || c->req.bad || c->req.method || c->req.path || c->req.scheme ||
+        c->req.authority)
+        h2_stream_error(n, c, s, H2E_PROTOCOL);
+    else
+        h2_peer_end(n, c, s);
+    return 0;
+}
+
+/* Header block bytes of HEADERS or CONTINUATION, into the HPACK decoder. */
+static int h2_block_bytes(gs_h2_conn *c, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    for (;;) {
+        int r = hp_decode(&c->hpack, &p, end);
+        if (r == HP_MORE) return 0;
+        if (r < 0) return H2E_COMPRESSION;
+        h2_on_field(c);
+    }
+}
+
+static int h2_settings_one(gs_node *n, gs_h2_conn *c, const uint8_t *f)
+{
+    unsigned id = (unsigned)f[0] << 8 | f[1];
+    uint32_t v = h2_u32(f + 2);
+    int i, ci = h2_conn_index(n, c);
+    switch (id) {
+    case 2: if (v > 1) return H2E_PROTOCOL; break;
+    case 4:
+        if (v > H2_WINDOW_MAX) return H2E_FLOW_CONTROL;
+        for (i = 0; i < GS_MAX_STREAMS; i++) {      /* RFC 9113 6.9.2 */
+            gs_stream *s = &n->streams[i];
+            if (s->state == GS_FREE || s->front != FE_H2 || s->fe.h2.conn != ci) continue;
+            s->fe.h2.send_window += (int64_t)v - (int64_t)c->peer_initial;
+            if (s->fe.h2.send_window > H2_WINDOW_MAX) return H2E_FLOW_CONTROL;
+        }
+        c->peer_initial = v;
+        break;
+    case 5:
+        if (v < 16384 || v > 16777215) return H2E_PROTOCOL;
+        c->peer_max_frame = v;
+        break;
+    default: break;                 /* table size (we never index), others */
+    }
+    return 0;
+}
+
+/* A small frame's fields, complete in c->ctl. */
+static int h2_control(gs_node *n, gs_h2_conn *c)
+{
+    gs_stream *s = h2_stream(n, c, c->fsid);
+    uint32_t v = h2_u32(c->ctl) & 0x7FFFFFFF;
+    switch (c->ftype) {
+    case H2_PING:
+        if (!(c->fflags & H2F_ACK)) memcpy(h2_frame(c, 8, H2_PING, H2F_ACK, 0), c->ctl, 8);
+        return 0;
+    case H2_PRIORITY:
+        if (v == c->fsid) {
+            if (s) h2_stream_error(n, c, s, H2E_PROTOCOL);
+            else h2_rst(c, c->fsid, H2E_PROTOCOL);
+        }
+        return 0;
+    case H2_RST_STREAM:
+        if (!s && c->fsid > c->last_sid) return H2E_PROTOCOL;      /* idle */
+        if (s) {
+            s->fe.h2.reset = 1;
+            if (s->state == GS_CLOSING) h2_release(n, c, s);
+            else core_cancel(n, s);
+        }
+        return 0;
+    case H2_WINDOW_UPDATE:
+        if (!c->fsid) {
+            if (!v) return H2E_PROTOCOL;
+            c->send_window += v;
+            return c->send_window > H2_WINDOW_MAX ? H2E_FLOW_CONTROL : 0;
+        }
+        if (!s) return c->fsid > c->last_sid ? H2E_PROTOCOL : 0;
+        if (!v) { h2_stream_error(n, c, s, H2E_PROTOCOL); return 0; }
+        s->fe.h2.send_window += v;
+        if (s->fe.h2.send_window > H2_WINDOW_MAX) h2_stream_error(n, c, s, H2E_FLOW_CONTROL);
+        return 0;
+    }
+    return 0;                       /* GOAWAY: served streams go on */
+}
+
+/* Collects up to `want` bytes of the payload into c->ctl. */
+static int h2_collect(gs_h2_conn *c, const uint8_t **p, const uint8_t *end, unsigned want)
+{
+    while (*p < end && c->ctl_len < want) {
+        c->ctl[c->ctl_len++] = *(*p)++;
+        c->fpos++;
+    }
+    return c->ctl_len == want;
+}
+
+/* ----- frames: reading ------------------------------------------------------- */
+
+/* Bytes of a DATA or HEADERS payload before its data: the pad length,
+ * and HEADERS' priority fields. */
+static unsigned h2_prefix_len(const gs_h2_conn *c)
+{
+    unsigned len = 0;
+    if ((c->ftype == H2_DATA || c->ftype == H2_HEADERS) && (c->fflags & H2F_PADDED)) len = 1;
+    if (c->ftype == H2_HEADERS && (c->fflags & H2F_PRIORITY)) len += 5;
+    return len;
+}
+
+/* The prefix is in c->ctl: padding and a self-dependency. */
+static int h2_prefix_done(gs_h2_conn *c, unsigned prefix)
+{
+    unsigned padded = (c->fflags & H2F_PADDED) ? 1 : 0;
+    c->fpad = padded ? c->ctl[0] : 0;
+    if (prefix + c->fpad > c->flen) return H2E_PROTOCOL;
+    if (c->ftype == H2_HEADERS && (c->fflags & H2F_PRIORITY) &&
+        (h2_u32(c->ctl + padded) & 0x7FFFFFFF) == c->fsid)
+        c->req.bad = 1;             /* depends on itself: a stream error */
+    return 0;
+}
+
+/* DATA and header block payload: prefix, data, padding. */
+static int h2_payload_data(gs_node *n, gs_h2_conn *c, const uint8_t **p, const uint8_t *end)
+{
+    unsigned prefix = h2_prefix_len(c);
+    uint32_t data_end;
+    size_t k;
+    int err = 0;
+    if (c->fpos < prefix) {
+        if (!h2_collect(c, p, end, prefix)) return 0;
+        if ((err = h2_prefix_done(c, prefix)) != 0) return err;
+    }
+    data_end = c->flen - c->fpad;
+    k = (size_t)(end - *p);
+    if (c->fpos < data_end) {
+        if (k > data_end - c->fpos) k = data_end - c->fpos;
+        if (c->ftype == H2_DATA) {
+            gs_stream *s = h2_stream(n, c, c->fsid);
+            int final = (c->fflags & H2F_END_STREAM) && c->fpos + k == data_end;
+            if (s && !s->fe.h2.reset) h2_data(n, s, (const char *)*p, k, final);
+        } else {
+            err = h2_block_bytes(c, *p, k);
+        }
+    } else if (k > c->flen - c->fpos) {
+        k = c->flen - c->fpos;      /* padding */
+    }
+    *p += k;
+    c->fpos += (uint32_t)k;
+    return err;
+}
+
+static int h2_payload_settings(gs_node *n, gs_h2_conn *c, const uint8_t **p, const uint8_t *end)
+{
+    while (*p < end && c->fpos < c->flen) {
+        int err;
+        if (!h2_collect(c, p, end, 6)) return 0;
+        c->ctl_len = 0;
+        if ((err = h2_settings_one(n, c, c->ctl)) != 0) return err;
+    }
+    return 0;
+}
+
+/* What a frame does once its whole payload is read. */
+static int h2_frame_end(gs_node *n, gs_h2_conn *c)
+{
+    gs_stream *s;
+    switch (c->ftype) {
+    case H2_DATA:
+        s = h2_stream(n, c, c->fsid);
+        if ((c->fflags & H2F_END_STREAM) && s && !s->fe.h2.reset) h2_peer_end(n, c, s);
+        return 0;
+    case H2_HEADERS: case H2_CONTINUATION:
+        return (c->fflags & H2F_END_HEADERS) ? h2_headers_done(n, c) : 0;
+    case H2_SETTINGS:
+        if (!(c->fflags & H2F_ACK)) h2_frame(c, 0, H2_SETTINGS, H2F_ACK, 0);
+        c->got_settings = 1;
+        return 0;
+    }
+    return 0;
+}
+
+/* Skips what is left of the payload within the input. */
+static void h2_skip(gs_h2_conn *c, const uint8_t **p, const uint8_t *end)
+{
+    size_t k = (size_t)(end - *p);
+    if (k > c->flen - c->fpos) k = c->flen - c->fpos;
+    *p += k;
+    c->fpos += (uint32_t)k;
+}
+
+/* Reads payload bytes of the current frame; runs h2_frame_end at its end. */
+static int h2_payload(gs_node *n, gs_h2_conn *c, const uint8_t **p, const uint8_t *end)
+{
+    int err = 0;
+    unsigned want;
+    switch (c->ftype) {
+    case H2_DATA: case H2_HEADERS: case H2_CONTINUATION:
+        err = h2_payload_data(n, c, p, end);
+        break;
+    case H2_SETTINGS:
+        err = h2_payload_settings(n, c, p, end);
+        break;
+    case H2_PING: case H2_PRIORITY: case H2_RST_STREAM: case H2_WINDOW_UPDATE: case H2_GOAWAY:
+        want = c->flen < 8 ? c->flen : 8;
+        if (c->ctl_len < want) {
+            if (!h2_collect(c, p, end, want)) break;
+            err = h2_control(n, c);
+        }
+        h2_skip(c, p, end);         /* GOAWAY's debug data */
+        break;
+    default:
+        h2_skip(c, p, end);         /* unknown frame types are ignored */
+        break;
+    }
+    if (!err && c->fpos == c->flen) {
+        c->rd = RD_HEAD;
+        err = h2_frame_end(n, c);
+    }
+    return err;
+}
+
+/* A frame header is complete: check it and begin its frame. */
+static int h2_frame_begin(gs_node *n, gs_h2_conn *c)
+{
+    int err;
+    c->flen = (uint32_t)c->head[0] << 16 | (uint32_t)c->head[1] << 8 | c->head[2];
+    c->ftype = c->head[3];
+    c->fflags = c->head[4];
+    c->fsid = h2_u32(c->head + 5) & 0x7FFFFFFF;
+    c->fpos = c->fpad = 0;
+    c->ctl_len = 0;
+    if ((err = h2_frame_check(c)) != 0) return err;
+    if (h2_prefix_len(c) > c->flen) return H2E_PROTOCOL;
+    if (c->ftype == H2_DATA) err = h2_data_begin(n, c);
+    else if (c->ftype == H2_HEADERS) err = h2_headers_begin_frame(n, c);
+    c->rd = RD_BODY;
+    return err;
+}
+
+/* Reads what it can of the preface, a frame header or a payload. */
+static int h2_read(gs_node *n, gs_h2_conn *c, const uint8_t **p, const uint8_t *end)
+{
+    if (c->state == H2_PREFACE) {
+        while (*p < end && c->preface < sizeof h2_preface - 1) {
+            if (**p != (uint8_t)h2_preface[c->preface]) return H2E_PROTOCOL;
+            (*p)++;
+            c->preface++;
+        }
+        if (c->preface == sizeof h2_preface - 1) c->state = H2_OPEN;
+        return 0;
+    }
+    if (c->rd == RD_HEAD) {
+        int err;
+        while (*p < end && c->head_len < 9) c->head[c->head_len++] = *(*p)++;
+        if (c->head_len < 9) return 0;
+        c->head_len = 0;
+        if ((err = h2_frame_begin(n, c)) != 0) return err;
+    }
+    return h2_payload(n, c, p, end);
+}
+
+/* Grants receive window back: the connection's as data arrived, a
+ * stream's as its buffer has room. */
+static void h2_grant(gs_node *n, gs_h2_conn *c)
+{
+    int i, ci = h2_conn_index(n, c);
+    if (c->recv_window < H2_CONN_WINDOW / 2 && h2_room(c) >= 13) {
+        h2_send_u32(c, H2_WINDOW_UPDATE, 0, (uint32_t)(H2_CONN_WINDOW - c->recv_window));
+        c->recv_window = H2_CONN_WINDOW;
+    }
+    for (i = 0; c->live && i < GS_MAX_STREAMS; i++) {
+        gs_h2_stream *h = &n->streams[i].fe.h2;
+        int64_t target;
+        if (n->streams[i].state == GS_FREE || n->streams[i].front != FE_H2 || h->conn != ci ||
+            h->peer_ended || h->reset)
+            continue;
+        target = GS_H2_BUF - h->rx_len < H2_STREAM_WINDOW ? GS_H2_BUF - h->rx_len : H2_STREAM_WINDOW;
+        if (h->recv_window < target / 2 && h2_room(c) >= 13) {
+            h2_send_u32(c, H2_WINDOW_UPDATE, h->sid, (uint32_t)(target - h->recv_window));
+            h->recv_window = target;
+        }
+    }
+}
+
+/* ===================================================================== */
+/* 13. HTTP/2: the connection API                                         */
+/* ===================================================================== */
+
+/* gs_conn_*: what a caller with its own sockets (or TCP stack) needs. */
+
+int gs_conn_open(gs_node *n)
+{
+    int i;
+    for (i = 0; i < GS_MAX_CONNS; i++) {
+        gs_h2_conn *c = &n->conns[i];
+        if (c->state != H2_FREE) continue;
+        memset(c, 0, offsetof(gs_h2_conn, hpack));
+        c->state = H2_PREFACE;
+        c->rd = RD_HEAD;
+        c->peer_initial = H2_DEFAULT_WINDOW;
+        c->peer_max_frame = H2_FRAME;
+        c->send_window = H2_DEFAULT_WINDOW;
+        c->recv_window = H2_DEFAULT_WINDOW;
+        c->last_ms = n->now_ms;
+        c->out_len = 0;
+        hp_dec_init(&c->hpack);
+        h2_send_settings(c);
+        h2_grant(n, c);             /* the connection window beyond 64 KiB */
+        return i;
+    }
+    return -1;
+}
+
+size_t gs_conn_feed(gs_node *n, int ci, const char *in, size_t len)
+{
+    gs_h2_conn *c = &n->conns[ci];
+    const uint8_t *p = (const uint8_t *)in, *end = p + len;
+    while (p < end && c->state != H2_CLOSING && h2_room(c) >= H2_RESERVE) {
+        int err = h2_read(n, c, &p, end);
+        if (err) h2_goaway(c, err);
+    }
+    if (c->state == H2_CLOSING) p = end;    /* nothing more is read */
+    if (p != (const uint8_t *)in) c->last_ms = n->now_ms;
+    h2_grant(n, c);
+    return (size_t)(p - (const uint8_t *)in);
+}
+
+const char *gs_conn_output(gs_node *n, int ci, size_t *len)
+{
+    gs_h2_conn *c = &n->conns[ci];
+    h2_flush(n, c);
+    h2_grant(n, c);
+    *len = c->out_len;
+    return c->out;
+}
+
+void gs_conn_output_done(gs_node *n, int ci, size_t len)
+{
+    gs_h2_conn *c = &n->conns[ci];
+    if (len > c->out_len) len = c->out_len;
+    memmove(c->out, c->out + len, c->out_len - len);
+    c->out_len -= len;
+}
+
+int gs_conn_closing(const gs_node *n, int ci) { return n->conns[ci].state == H2_CLOSING; }
+
+unsigned gs_conn_live(const gs_node *n, int ci) { return n->conns[ci].live; }
+
+void gs_conn_goaway(gs_node *n)
+{
+    int i;
+    for (i = 0; i < GS_MAX_CONNS; i++) {
+        gs_h2_conn *c = &n->conns[i];
+        if (c->state != H2_OPEN && c->state != H2_PREFACE) continue;
+        h2_put32(h2_frame(c, 8, H2_GOAWAY, 0, 0), c->last_sid);
+        h2_put32((uint8_t *)c->out + c->out_len - 4, H2E_NO_ERROR);
+        c->goaway = 1;
+    }
+}
+
+void gs_conn_close(gs_node *n, int ci)
+{
+    gs_h2_conn *c = &n->conns[ci];
+    int i;
+    for (i = 0; c->live && i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state == GS_FREE || s->front != FE_H2 || s->fe.h2.conn != ci) continue;
+        s->fe.h2.reset = 1;
+        if (s->state == GS_CLOSING) h2_release(n, c, s);
+        else core_cancel(n, s);
+    }
+    c->state = H2_FREE;
+}
+
+#endif
+
 /* ===================================================================== */
 /* 9. Front-end dispatch                                                  */
 /* ===================================================================== */
@@ -1833,8 +4396,8 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
 
 #ifdef GS_TEST_FRONT_END
 static void test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
-static void test_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
-                          const char *why, size_t why_len);
+static int test_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                         const char *why, size_t why_len);
 static int test_room(const gs_node *n, const gs_stream *s, int for_what);
 #endif
 
@@ -1842,27 +4405,37 @@ static void fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_reques
 {
     switch (s->front) {
     case FE_JSON: jl_emit_msg(n, s, m, by_request); break;
+#if GS_MAX_CONNS > 0
+    case FE_H2: h2_emit_msg(n, s, m, by_request); break;
+#endif
 #ifdef GS_TEST_FRONT_END
     case FE_TEST: test_emit_msg(n, s, m, by_request); break;
 #endif
     }
 }
 
-static void fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
-                        const char *why, size_t why_len)
+static int fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
+                       const char *why, size_t why_len)
 {
     switch (s->front) {
-    case FE_JSON: jl_emit_end(n, s, by_request, status, why, why_len); break;
+    case FE_JSON: return jl_emit_end(n, s, by_request, status, why, why_len);
+#if GS_MAX_CONNS > 0
+    case FE_H2: return h2_emit_end(n, s, by_request, status, why, why_len);
+#endif
 #ifdef GS_TEST_FRONT_END
-    case FE_TEST: test_emit_end(n, s, by_request, status, why, why_len); break;
+    case FE_TEST: return test_emit_end(n, s, by_request, status, why, why_len);
 #endif
     }
+    return 0;
 }
 
 static int fe_room(const gs_node *n, const gs_stream *s, int for_what)
 {
     switch (s->front) {
     case FE_JSON: return jl_room(n, s);
+#if GS_MAX_CONNS > 0
+    case FE_H2: return h2_room_for(n, s, for_what);
+#endif
 #ifdef GS_TEST_FRONT_END
     case FE_TEST: return test_room(n, s, for_what);
 #endif
@@ -1902,13 +4475,45 @@ static int method_ok(const gs_method *m)
     return 0;
 }
 
+#if GS_MAX_CONNS > 0
+/* The HTTP/2 front end's part of gs_register: the room a framed reply
+ * needs, in protobuf and in JSON; both must fit one message buffer. */
+static int h2_register(gs_node *n, unsigned mi, const gs_method *m)
+{
+    size_t pb = pb_size_max(m->out), json = jl_reply_room(m->out) - JL_ENVELOPE_MAX;
+    if (5 + pb > GS_H2_BUF || 5 + json > GS_H2_BUF) return -1;
+    n->h2_pb_room[mi] = pb;
+    n->h2_json_room[mi] = json;
+    return 0;
+}
+#else
+static int h2_register(gs_node *n, unsigned mi, const gs_method *m)
+{
+    (void)n, (void)mi, (void)m;
+    return 0;
+}
+#endif
+
 int gs_register(gs_node *n, const gs_method *m)
 {
     unsigned mi = n->nmethods;
-    if (mi == GS_MAX_METHODS || !method_ok(m) || jl_register(n, mi, m) != 0) return -1;
+    if (mi == GS_MAX_METHODS || !method_ok(m) || h2_register(n, mi, m) != 0 ||
+        jl_register(n, mi, m) != 0)
+        return -1;
     n->methods[n->nmethods++] = m;
     return 0;
 }
+
+#if GS_MAX_CONNS > 0
+static void h2_init(gs_node *n)
+{
+    int i;
+    for (i = 0; i < GS_MAX_CONNS; i++) n->conns[i].state = H2_FREE;
+    for (i = 0; i < GS_H2_BUFS; i++) n->buf_next[i] = (int16_t)(i + 1 < GS_H2_BUFS ? i + 1 : -1);
+    n->buf_free = 0;
+    hp_enc_init(&n->hpack_enc, 0);
+}
+#endif
 
 void gs_init(gs_node *n)
 {
@@ -1920,6 +4525,9 @@ void gs_init(gs_node *n)
     st_init(n);
     log_init(&n->log);
     jl_init(n);
+#if GS_MAX_CONNS > 0
+    h2_init(n);
+#endif
     gs_register(n, &watch_logs);
     gs_register(n, &append_method);
     gs_register(n, &bidi_chat);
@@ -2068,35 +4676,14 @@ static void flush_some(void)
     }
 }
 
-/* Usage on stdout when asked for (exit 0), on stderr after a bad flag (2). */
-static int usage(FILE *to, int status)
-{
-    fputs("usage: grpcstream [--log FILE]\n"
-          "  reads JSON lines on stdin, writes replies on stdout (see README.md)\n"
-          "  --log FILE  the log LogWatcher serves and Append writes, followed like tail -F\n"
-          "  --help      this text\n",
-          to);
-    return status;
-}
-
-int main(int argc, char **argv)
+/* The JSON-lines node: stdin to stdout until end of input. */
+static int run_json_lines(void)
 {
     size_t in_off = 0, in_len = 0, pending;
     int in_eof = 0, ended = 0;
 
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-        return usage(stdout, 0);
-    if (argc != 1 && !(argc == 3 && strcmp(argv[1], "--log") == 0)) return usage(stderr, 2);
-    signal(SIGPIPE, SIG_IGN);
-    gs_init(&node);
-    gs_set_diagnostic(&node, stderr_line);
-    if (argc == 3 && gs_log_open(&node, argv[2]) != 0) {
-        fprintf(stderr, "grpcstream: cannot open log %s: %s\n", argv[2], strerror(errno));
-        return 2;
-    }
     set_nonblocking(0);
     set_nonblocking(1);
-
     for (;;) {
         struct pollfd fds[2];
         int busy, timeout, nfds = 0;
@@ -2143,5 +4730,233 @@ int main(int argc, char **argv)
     }
     restore_flags();
     return 0;
+}
+
+#if GS_MAX_CONNS > 0
+/* ----- --listen: gRPC over HTTP/2 on a TCP port ------------------------- */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#define GRACE_MS 5000               /* calls may finish after SIGTERM */
+
+static struct {
+    int fd;
+    size_t off, len;
+    char in[16384];
+} io[GS_MAX_CONNS];
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig) { (void)sig; stop_requested = 1; }
+
+/* A non-blocking listening socket on [HOST:]PORT (HOST: IPv4, default
+ * 127.0.0.1), or -1 with errno set. */
+static int listen_on(const char *spec)
+{
+    struct sockaddr_in sa;
+    char host[64] = "127.0.0.1";
+    const char *colon = strrchr(spec, ':'), *port = colon ? colon + 1 : spec;
+    char *end;
+    long p = strtol(port, &end, 10);
+    int fd, one = 1;
+    if (colon) {
+        size_t len = (size_t)(colon - spec);
+        if (len >= sizeof host) { errno = EINVAL; return -1; }
+        memcpy(host, spec, len);
+        host[len] = '\0';
+        if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    if (*port == '\0' || *end != '\0' || p < 0 || p > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        errno = EINVAL;
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)p);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+static void conn_drop(int ci)
+{
+    close(io[ci].fd);
+    io[ci].fd = -1;
+    gs_conn_close(&node, ci);
+}
+
+static void accept_all(int lfd)
+{
+    for (;;) {
+        int one = 1, ci, fd = accept(lfd, NULL, NULL);
+        if (fd < 0) return;
+        ci = gs_conn_open(&node);
+        if (ci < 0) {               /* every slot taken */
+            close(fd);
+            continue;
+        }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        io[ci].fd = fd;
+        io[ci].off = io[ci].len = 0;
+    }
+}
+
+/* Writes what connection ci has; drops it on a write error, and once it
+ * has ended and said all. Returns the bytes still pending. */
+static size_t conn_flush(int ci)
+{
+    size_t len;
+    const char *out = gs_conn_output(&node, ci, &len);
+    while (len) {
+        ssize_t w = write(io[ci].fd, out, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) return len;
+        if (w < 0) { conn_drop(ci); return 0; }
+        gs_conn_output_done(&node, ci, (size_t)w);
+        out = gs_conn_output(&node, ci, &len);
+    }
+    if (gs_conn_closing(&node, ci)) conn_drop(ci);
+    return 0;
+}
+
+static void conn_read(int ci)
+{
+    ssize_t r = read(io[ci].fd, io[ci].in, sizeof io[ci].in);
+    if (r > 0) {
+        io[ci].off = 0;
+        io[ci].len = (size_t)r;
+    } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        conn_drop(ci);              /* the peer is gone: its calls end */
+    }
+}
+
+/* Feeds the connections, runs the streams, writes what is due; returns
+ * 1 if there is work left that needs no I/O. */
+static int serve_once(int *wants_out)
+{
+    int ci, busy = 0;
+    for (ci = 0; ci < GS_MAX_CONNS; ci++) {
+        if (io[ci].fd < 0 || io[ci].off == io[ci].len) continue;
+        io[ci].off += gs_conn_feed(&node, ci, io[ci].in + io[ci].off, io[ci].len - io[ci].off);
+    }
+    busy = gs_pump(&node);
+    for (ci = 0; ci < GS_MAX_CONNS; ci++) {
+        wants_out[ci] = io[ci].fd >= 0 && conn_flush(ci) > 0;
+        if (io[ci].fd >= 0 && io[ci].off < io[ci].len && !wants_out[ci]) busy = 1;
+    }
+    return busy;
+}
+
+static int live_calls(void)
+{
+    int ci;
+    unsigned live = 0;
+    for (ci = 0; ci < GS_MAX_CONNS; ci++)
+        if (io[ci].fd >= 0) live += gs_conn_live(&node, ci);
+    return live > 0;
+}
+
+/* The HTTP/2 server: one poll() over the listening socket and every
+ * connection, until SIGTERM or SIGINT and a graceful shutdown. */
+static int run_listen(const char *spec)
+{
+    struct pollfd fds[GS_MAX_CONNS + 1];
+    int map[GS_MAX_CONNS + 1], wants_out[GS_MAX_CONNS];
+    uint64_t stop_at = 0;
+    int lfd = listen_on(spec), ci;
+    if (lfd < 0) {
+        fprintf(stderr, "grpcstream: cannot listen on %s: %s\n", spec, strerror(errno));
+        return 2;
+    }
+    for (ci = 0; ci < GS_MAX_CONNS; ci++) io[ci].fd = -1;
+    signal(SIGTERM, request_stop);
+    signal(SIGINT, request_stop);
+    for (;;) {
+        int nfds = 0, timeout, busy, i;
+        int64_t next;
+        uint64_t now = monotonic_ms();
+        gs_tick(&node, now);
+        if (stop_requested && !stop_at) {
+            stop_at = now + GRACE_MS;
+            gs_conn_goaway(&node);
+            close(lfd);
+            lfd = -1;
+        }
+        if (stop_at && now >= stop_at) gs_end_calls(&node, GS_UNAVAILABLE, "server shutting down");
+        busy = serve_once(wants_out);
+        if (stop_at && !live_calls()) {
+            for (ci = 0; ci < GS_MAX_CONNS; ci++) if (io[ci].fd >= 0) conn_drop(ci);
+            return 0;
+        }
+        if (lfd >= 0) {
+            fds[nfds].fd = lfd;
+            fds[nfds].events = POLLIN;
+            map[nfds++] = -1;
+        }
+        for (ci = 0; ci < GS_MAX_CONNS; ci++) {
+            if (io[ci].fd < 0) continue;
+            fds[nfds].fd = io[ci].fd;
+            fds[nfds].events = (short)((io[ci].off == io[ci].len ? POLLIN : 0) | (wants_out[ci] ? POLLOUT : 0));
+            map[nfds++] = ci;
+        }
+        next = gs_timeout(&node);
+        timeout = busy ? 0 : next < 0 ? -1 : next > INT_MAX ? INT_MAX : (int)next;
+        if (stop_at && (timeout < 0 || timeout > 100)) timeout = 100;
+        if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) return 1;
+        for (i = 0; i < nfds; i++) {
+            if (!fds[i].revents) continue;
+            if (map[i] < 0) accept_all(lfd);
+            else if (io[map[i]].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                     io[map[i]].off == io[map[i]].len)
+                conn_read(map[i]);
+        }
+    }
+}
+#endif
+
+/* Usage on stdout when asked for (exit 0), on stderr after a bad flag (2). */
+static int usage(FILE *to, int status)
+{
+    fputs("usage: grpcstream [--log FILE] [--listen [HOST:]PORT]\n"
+          "  reads JSON lines on stdin, writes replies on stdout (see README.md)\n"
+          "  --log FILE     the log LogWatcher serves and Append writes, followed like tail -F\n"
+          "  --listen ADDR  serve gRPC over HTTP/2 (h2c) on [HOST:]PORT instead of stdin\n"
+          "                 (HOST: IPv4, default 127.0.0.1); runs until SIGTERM or SIGINT\n"
+          "  --help         this text\n",
+          to);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const char *log = NULL, *listen_spec = NULL;
+    int i;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout, 0);
+        if (strcmp(argv[i], "--log") == 0 && i + 1 < argc && !log) log = argv[++i];
+        else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc && !listen_spec && GS_MAX_CONNS > 0)
+            listen_spec = argv[++i];
+        else return usage(stderr, 2);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    gs_init(&node);
+    gs_set_diagnostic(&node, stderr_line);
+    if (log && gs_log_open(&node, log) != 0) {
+        fprintf(stderr, "grpcstream: cannot open log %s: %s\n", log, strerror(errno));
+        return 2;
+    }
+#if GS_MAX_CONNS > 0
+    if (listen_spec) return run_listen(listen_spec);
+#endif
+    return run_json_lines();
 }
 #endif

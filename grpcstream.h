@@ -126,6 +126,84 @@
 /* The longest log file line: a JSON entry with both fields escaped. */
 #define GS_LOG_LINE_MAX (2 * 6 * (size_t)GS_MAX_VALUE + 64)
 
+/* ----- HTTP/2 (gRPC over h2c): GS_MAX_CONNS 0 leaves it all out ------- */
+
+#ifndef GS_MAX_CONNS        /* HTTP/2 connections at once; each costs
+                               sizeof(gs_h2_conn): about GS_H2_OUT + 2 x
+                               GS_MAX_HEADER + GS_HPACK_TABLE * 1.2 bytes */
+#define GS_MAX_CONNS 16
+#endif
+#ifndef GS_H2_OUT           /* a connection's output buffer */
+#define GS_H2_OUT 65536
+#endif
+#ifndef GS_H2_BUFS          /* message buffers shared by HTTP/2 streams: a
+                               stream holds one while a request is split
+                               across frames or waits, one while its
+                               response waits for window */
+#define GS_H2_BUFS 32
+#endif
+#ifndef GS_H2_BUF           /* bytes of one: the largest framed gRPC message
+                               in or out (default: room for the built-ins'
+                               worst +json reply) */
+#define GS_H2_BUF GS_REPLY_MAX
+#endif
+#ifndef GS_H2_HEADER_LIST   /* SETTINGS_MAX_HEADER_LIST_SIZE we advertise */
+#define GS_H2_HEADER_LIST 16384
+#endif
+#if GS_MAX_CONNS < 0 || GS_MAX_CONNS > 255
+#error "GS_MAX_CONNS must be 0..255 (0: no HTTP/2)"
+#endif
+#if GS_MAX_CONNS > 0
+#if GS_H2_BUFS < 1 || GS_H2_BUFS > 32767
+#error "GS_H2_BUFS must be 1..32767"
+#endif
+#if GS_H2_OUT < 16384
+#error "GS_H2_OUT must be at least 16384"
+#endif
+#endif
+
+/* The dynamic table size we advertise as SETTINGS_HEADER_TABLE_SIZE: the
+ * bytes of entries (RFC 7541 size: name + value + 32 each) the decoder's
+ * table holds. Costs per connection GS_HPACK_TABLE bytes of ring plus an
+ * index of GS_HPACK_TABLE / 32 entries of 6 bytes (12 above 65535):
+ * 4096 -> 4096 + 768 bytes. Below 4096 (HTTP/2's initial value) a peer
+ * that indexes more than this before it has seen our SETTINGS gets a
+ * compression error instead of an answer. */
+#ifndef GS_HPACK_TABLE
+#define GS_HPACK_TABLE 4096
+#endif
+
+/* The longest header name or value the decoder stores; longer ones are
+ * decoded and counted but not stored (flagged "over"). Costs 2 x
+ * GS_MAX_HEADER bytes per connection (a name buffer and a value buffer).
+ * Must be at least GS_HPACK_TABLE - 32 so that every field that fits the
+ * dynamic table is one the decoder has stored. */
+#ifndef GS_MAX_HEADER
+#define GS_MAX_HEADER 4096
+#endif
+
+/* The encoder's own dynamic table, for a connection that indexes what it
+ * sends. The server never does (it encodes with a zero-size table), so the
+ * default 0 costs nothing; N costs N bytes of ring plus an index of N / 32
+ * entries of 6 bytes. The tests set it to reproduce RFC 7541 Appendix C. */
+#ifndef GS_HPACK_ENC_TABLE
+#define GS_HPACK_ENC_TABLE 0
+#endif
+
+#if GS_HPACK_TABLE < 0 || GS_HPACK_TABLE > 16777216
+#error "GS_HPACK_TABLE must be 0..16777216 (bytes)"
+#endif
+#if GS_HPACK_ENC_TABLE < 0 || GS_HPACK_ENC_TABLE > 16777216
+#error "GS_HPACK_ENC_TABLE must be 0..16777216 (bytes)"
+#endif
+#if GS_MAX_HEADER < 1 || GS_MAX_HEADER > 16777216
+#error "GS_MAX_HEADER must be 1..16777216 (bytes)"
+#endif
+#if GS_MAX_HEADER + 32 < GS_HPACK_TABLE
+#error "GS_MAX_HEADER must be at least GS_HPACK_TABLE - 32"
+#endif
+
+
 /* ===================================================================== */
 /* Status codes: gRPC's own numbers.                                      */
 /* ===================================================================== */
@@ -303,6 +381,51 @@ void gs_output_done(gs_node *node, size_t n);
 int gs_output_full(const gs_node *node);
 
 /* ===================================================================== */
+/* gRPC over HTTP/2 (h2c, prior knowledge): one connection slot per TCP   */
+/* connection, fed and drained by the caller. Not with GS_MAX_CONNS 0.    */
+/* ===================================================================== */
+
+/* gs_conn_open takes a connection slot for a new TCP connection and
+ * queues the server's SETTINGS as its first output. Returns the slot
+ * (0 .. GS_MAX_CONNS-1), or -1 when every slot is taken (close the
+ * socket). */
+int gs_conn_open(gs_node *node);
+
+/* gs_conn_feed reads bytes the peer sent on connection `conn`. It returns
+ * how many it consumed: fewer than n while the connection's output needs
+ * draining (call gs_conn_output, write, gs_conn_output_done, then feed
+ * the rest). Bytes may be split anywhere. */
+size_t gs_conn_feed(gs_node *node, int conn, const char *in, size_t n);
+
+/* gs_conn_output first writes into the connection's buffer whatever its
+ * streams may send now (headers, DATA within the peer's windows,
+ * trailers), then returns the bytes waiting to be written and sets *n to
+ * their count. Call it for every open connection before waiting for I/O. */
+const char *gs_conn_output(gs_node *node, int conn, size_t *n);
+
+/* gs_conn_output_done: the first n output bytes were written (n larger
+ * than what is pending counts as all of it). */
+void gs_conn_output_done(gs_node *node, int conn, size_t n);
+
+/* gs_conn_closing says the connection has ended (GOAWAY written): close
+ * the socket once its output is written, then call gs_conn_close. */
+int gs_conn_closing(const gs_node *node, int conn);
+
+/* gs_conn_close frees the slot: the peer is gone or the connection ended.
+ * Its calls still running are cancelled; nothing more is written. */
+void gs_conn_close(gs_node *node, int conn);
+
+/* gs_conn_goaway starts a graceful shutdown on every connection: GOAWAY
+ * NO_ERROR, no new streams; calls in flight go on. gs_conn_live says how
+ * many calls (HTTP/2 streams holding a slot) are left on a connection. */
+void gs_conn_goaway(gs_node *node);
+unsigned gs_conn_live(const gs_node *node, int conn);
+
+/* gs_end_calls ends every call still running with `status` (UNAVAILABLE
+ * at the end of a shutdown's grace period). */
+void gs_end_calls(gs_node *node, int status, const char *why);
+
+/* ===================================================================== */
 /* JSON (json.c): a push scanner and a json.dumps-exact writer.           */
 /* ===================================================================== */
 
@@ -369,7 +492,101 @@ char *gs_json_put_int(char *d, int neg, uint64_t mag);
 /* Internals. Public only so the caller can own the memory; do not touch. */
 /* ===================================================================== */
 
-typedef enum { GS_FREE, GS_OPEN, GS_HALF_CLOSED } gs_state;
+/* Storage for a table of N bytes (at least one of each: C has no empty
+ * arrays). An entry takes at least 32 bytes of the size. */
+#define GS_HPACK_RING(n) ((n) > 0 ? (n) : 1)
+#define GS_HPACK_SLOTS(n) ((n) >= 32 ? (n) / 32 : 1)
+
+#if GS_HPACK_TABLE <= 65535 && GS_HPACK_ENC_TABLE <= 65535
+typedef uint16_t gs_hpack_len;
+#else
+typedef uint32_t gs_hpack_len;
+#endif
+
+/* A dynamic table entry: its name then its value at ring offset off (the
+ * bytes may wrap around the ring's end). */
+typedef struct {
+    gs_hpack_len off, nlen, vlen;
+} gs_hpack_entry;
+
+/* A dynamic table's bookkeeping. Its storage (an entry array of
+ * GS_HPACK_SLOTS(cap) slots and a ring of GS_HPACK_RING(cap) bytes) sits
+ * beside it in the decoder or encoder. Entries and their bytes are first
+ * in, first out: the newest entry's bytes end at head, the older ones lie
+ * before it, so new bytes never land on a live entry. */
+typedef struct {
+    uint32_t size;      /* RFC 7541 size of the entries */
+    uint32_t max;       /* the maximum size now (size updates change it) */
+    uint32_t cap;       /* bytes of storage: size never exceeds it */
+    uint32_t slots;     /* GS_HPACK_SLOTS(cap) */
+    uint32_t head;      /* ring offset where the next entry's bytes go */
+    uint32_t newest;    /* slot of the newest entry */
+    uint32_t count;     /* entries */
+} gs_hpack_table;
+
+/* The decoder: one per connection, for the header blocks it receives. */
+typedef struct {
+    uint8_t state;              /* where in a representation it is */
+    uint8_t rep;                /* the representation being decoded */
+    uint8_t int_for;            /* what the integer being read is */
+    uint8_t int_shift;          /* bits of it read after the prefix */
+    uint8_t str_huff;           /* the string is Huffman coded */
+    uint8_t str_value;          /* the string is the value (else the name) */
+    uint8_t huff_bits;          /* bits waiting in huff_acc */
+    uint32_t int_val;
+    uint32_t str_left;          /* encoded bytes of the string still to come */
+    uint64_t huff_acc;          /* Huffman bits not yet decoded (low end) */
+    uint32_t fields;            /* fields decoded in this block */
+    uint32_t list_limit;
+    gs_hpack_table tab;
+    gs_hpack_entry ent[GS_HPACK_SLOTS(GS_HPACK_TABLE)];
+    uint8_t ring[GS_HPACK_RING(GS_HPACK_TABLE)];
+    /* results */
+    const char *why;            /* what the last error was */
+    uint64_t list_size;         /* name + value + 32 of the block's fields */
+    uint8_t list_over;          /* list_size went past list_limit */
+    uint8_t name_over, value_over;  /* longer than GS_MAX_HEADER: not stored */
+    uint8_t never_indexed;      /* the field came as "never indexed" */
+    uint32_t name_len, value_len;   /* decoded lengths (UINT32_MAX at most) */
+    uint8_t name[GS_MAX_HEADER];
+    uint8_t value[GS_MAX_HEADER];
+} gs_hpack_dec;
+
+/* The encoder: one per connection, for the header blocks it sends. */
+typedef struct {
+    gs_hpack_table tab;
+    gs_hpack_entry ent[GS_HPACK_SLOTS(GS_HPACK_ENC_TABLE)];
+    uint8_t ring[GS_HPACK_RING(GS_HPACK_ENC_TABLE)];
+} gs_hpack_enc;
+
+/* ----- HTTP/2 (GS_MAX_CONNS > 0) -------------------------------------- */
+
+typedef struct {                    /* the HTTP/2 front end's part */
+    uint32_t sid;                   /* its HTTP/2 stream id */
+    uint8_t conn;                   /* its connection slot */
+    uint8_t json;                   /* application/grpc+json */
+    uint8_t headers_sent;           /* response HEADERS written */
+    uint8_t peer_ended;             /* the client sent END_STREAM */
+    uint8_t reset;                  /* RST_STREAM sent or received */
+    uint8_t ended;                  /* the call ended: trailers owed */
+    uint8_t nreq;                   /* request messages seen (unary, server) */
+    uint8_t started;                /* the call core runs it */
+    uint16_t http_status;           /* a plain HTTP answer (415...), or 0 */
+    int16_t rx, tx;                 /* message buffers (pool), or -1 */
+    uint32_t rx_len;                /* request bytes held in rx */
+    uint32_t tx_off, tx_len;        /* response bytes staged in tx */
+    int64_t send_window;            /* what the peer lets us send */
+    int64_t recv_window;            /* what the peer may still send us */
+    int64_t content_length;         /* -1: none given */
+    uint64_t data_len;              /* DATA bytes received */
+    uint8_t end_status;
+    uint16_t why_len;
+    char why[GS_MAX_WHY];
+} gs_h2_stream;
+
+/* GS_CLOSING: the call is over, its front end still holds the slot (an
+ * HTTP/2 answer waiting for window), or the slot holds no call at all. */
+typedef enum { GS_FREE, GS_OPEN, GS_HALF_CLOSED, GS_CLOSING } gs_state;
 
 typedef struct { int has, neg; uint64_t mag; } gs_reply_to;
 
@@ -391,7 +608,12 @@ struct gs_stream {                  /* the call core's part */
     uint64_t deadline;              /* gs_tick time it ends at; 0: none */
     uint64_t count;                 /* messages the server sent */
     int16_t next_free, self;
-    union { gs_jl_stream jl; } fe;  /* what its front end keeps */
+    union {                         /* what its front end keeps */
+        gs_jl_stream jl;
+#if GS_MAX_CONNS > 0
+        gs_h2_stream h2;
+#endif
+    } fe;
     union { uint64_t align; char bytes[GS_STREAM_STATE]; } state_area;
 };
 
@@ -445,6 +667,7 @@ typedef struct {                    /* the JSON-lines front end */
     char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
     uint64_t next_msg_id, last_stream_id;
     gs_json scan;
+    gs_json object_scan;                /* a +json message (HTTP/2) */
     gs_line line;
     uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
     gs_capture caps[GS_MAX_CAPTURES];
@@ -455,6 +678,44 @@ typedef struct {                    /* the JSON-lines front end */
     size_t out_len;
     char out[GS_OUT_SIZE];
 } gs_jl;
+
+#if GS_MAX_CONNS > 0
+typedef struct {                    /* what a request's header block said */
+    uint8_t pseudo_done, bad, regular_seen;
+    uint8_t method, scheme, path, authority, post;
+    uint8_t content_type;           /* GRPC_CT_* */
+    uint8_t te_trailers, encoding_bad, timeout_bad, has_timeout;
+    uint64_t timeout_ms;
+    int64_t content_length;
+    size_t path_len;
+    char path_buf[2 * GS_MAX_NAME + 2];     /* /service/method */
+} gs_h2_req;
+
+typedef struct {                    /* one HTTP/2 connection */
+    uint8_t state;                  /* H2_FREE, H2_PREFACE, H2_OPEN, H2_CLOSING */
+    uint8_t rd;                     /* the frame reader's state */
+    uint8_t head_len, ctl_len;
+    uint8_t head[9];                /* a frame header as it comes */
+    uint8_t ctl[8];                 /* a small frame's fields as they come */
+    uint8_t ftype, fflags, fpadded;
+    uint8_t hb_end_stream;          /* the header block's HEADERS had END_STREAM */
+    uint8_t got_settings;           /* the client's first SETTINGS came */
+    uint8_t goaway;                 /* shutting down: no new streams */
+    uint32_t fsid, flen, fpos, fpad;    /* the frame being read */
+    uint32_t preface;               /* preface bytes matched */
+    uint32_t hb_sid;                /* the header block's stream (CONTINUATION) */
+    uint32_t last_sid;              /* highest stream id the client opened */
+    uint32_t peer_initial, peer_max_frame;
+    int64_t send_window;            /* the peer's connection window */
+    int64_t recv_window;            /* what the peer may still send */
+    uint16_t live;                  /* its streams holding a slot */
+    uint64_t last_ms;               /* when it last made progress */
+    gs_h2_req req;
+    gs_hpack_dec hpack;
+    size_t out_len;
+    char out[GS_H2_OUT];
+} gs_h2_conn;
+#endif
 
 struct gs_node {
     /* the call core */
@@ -476,6 +737,16 @@ struct gs_node {
     gs_log log;
     /* the front ends */
     gs_jl jl;
+#if GS_MAX_CONNS > 0
+    gs_h2_conn conns[GS_MAX_CONNS];
+    size_t h2_pb_room[GS_MAX_METHODS];      /* worst framed reply, protobuf */
+    size_t h2_json_room[GS_MAX_METHODS];    /* and +json */
+    gs_hpack_enc hpack_enc;                 /* no table: never indexes */
+    char h2_why[3 * GS_MAX_WHY];            /* a grpc-message, encoded */
+    int16_t buf_free;
+    int16_t buf_next[GS_H2_BUFS];
+    char bufs[GS_H2_BUFS][GS_H2_BUF];
+#endif
 };
 
 #endif
