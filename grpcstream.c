@@ -3516,6 +3516,7 @@ static void h2_release(gs_node *n, gs_h2_conn *c, gs_stream *s)
 static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
 {
     gs_h2_stream *h = &s->fe.h2;
+    if (h->http_status && !h->peer_ended && !h->reset) return 0;   /* the request body first */
     if (!h->headers_sent && (h->tx_len || h->ended) && h2_room(c) >= H2_HEADERS_MAX + 9) {
         uint8_t *d = h2_put_http_status(n, h2_headers_begin(c), h->http_status ? h->http_status : 200);
         if (h->http_status) d = h2_field(n, d, "content-type", "text/plain", 10);
@@ -4088,7 +4089,11 @@ static int h2_control(gs_node *n, gs_h2_conn *c)
             c->send_window += v;
             return c->send_window > H2_WINDOW_MAX ? H2E_FLOW_CONTROL : 0;
         }
-        if (!s) return c->fsid > c->last_sid ? H2E_PROTOCOL : 0;
+        if (!s && c->fsid > c->last_sid) return H2E_PROTOCOL;  /* idle */
+        if (!s) {
+            if (!v) h2_rst(c, c->fsid, H2E_PROTOCOL);
+            return 0;
+        }
         if (!v) { h2_stream_error(n, c, s, H2E_PROTOCOL); return 0; }
         s->fe.h2.send_window += v;
         if (s->fe.h2.send_window > H2_WINDOW_MAX) h2_stream_error(n, c, s, H2E_FLOW_CONTROL);
