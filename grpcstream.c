@@ -1089,12 +1089,9 @@ static size_t jl_reply_room(const gs_desc *d)
     return room;
 }
 
-static int jl_line_room(const gs_node *n) { return GS_OUT_SIZE - n->jl.out_len >= n->jl.line_room; }
-
-static int jl_room(const gs_node *n, const gs_stream *s)
-{
-    return GS_OUT_SIZE - n->jl.out_len >= n->reply_room[s->method_index] ? ROOM_OK : ROOM_ALL;
-}
+/* Output stops at a full batch: beyond GS_OUT_BATCH the buffer keeps
+ * GS_REPLY_MAX bytes, room for any one reply (gs_register sees to it). */
+static int jl_room(const gs_node *n) { return n->jl.out_len <= GS_OUT_BATCH ? ROOM_OK : ROOM_ALL; }
 
 static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
 {
@@ -1880,18 +1877,15 @@ static uint8_t jl_capture_for(gs_node *n, int container, const gs_field *f)
     return (uint8_t)i;
 }
 
-/* This front end's part of gs_register: the captures method mi reads and
- * the output room its replies need. Takes nothing when it fails. */
+/* This front end's part of gs_register: the captures method mi reads; its
+ * worst reply must fit GS_REPLY_MAX. Takes nothing when it fails. */
 static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     unsigned i;
     int container = m->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST;
-    size_t room = jl_reply_room(m->out);
-    if (room > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
+    if (jl_reply_room(m->out) > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
     for (i = 0; i < m->in->nfields; i++)
         n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
-    n->reply_room[mi] = room;
-    if (room > n->jl.line_room) n->jl.line_room = room;
     return 0;
 }
 
@@ -1902,7 +1896,6 @@ static void jl_init(gs_node *n)
     n->jl.next_msg_id = 0;
     n->jl.last_stream_id = 0;
     n->jl.ncaps = n->jl.nstring_caps = 0;
-    n->jl.line_room = JL_ENVELOPE_MAX;
     n->jl.out_len = 0;
     for (i = 0; i < GS_MAX_STREAMS; i++) n->jl.buckets[i] = -1;
     gs_json_reset(&n->jl.scan);
@@ -1913,7 +1906,7 @@ static void jl_init(gs_node *n)
 static size_t jl_feed(gs_node *n, const char *in, size_t len)
 {
     const char *p = in, *end = in + len;
-    while (p < end && (n->urgent_len == 0 || core_run_urgent(n)) && jl_line_room(n)) {
+    while (p < end && (n->urgent_len == 0 || core_run_urgent(n)) && jl_room(n) == ROOM_OK) {
         switch (gs_json_next(&n->jl.scan, &p, end)) {
         case GS_JSON_MEMBER: jl_on_member(n); break;
         case GS_JSON_VALUE: jl_on_value(n); break;
@@ -4437,7 +4430,7 @@ static int fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
 static int fe_room(const gs_node *n, const gs_stream *s, int for_what)
 {
     switch (s->front) {
-    case FE_JSON: return jl_room(n, s);
+    case FE_JSON: return jl_room(n);
 #if GS_MAX_CONNS > 0
     case FE_H2: return h2_room_for(n, s, for_what);
 #endif

@@ -674,7 +674,6 @@ typedef struct {                    /* the JSON-lines front end */
     unsigned ncaps, nstring_caps;
     char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];
     int16_t buckets[GS_MAX_STREAMS];    /* live streams by id */
-    size_t line_room;                   /* output room a line may need */
     size_t out_len;
     char out[GS_OUT_SIZE];
 } gs_jl;
@@ -720,7 +719,6 @@ typedef struct {                    /* one HTTP/2 connection */
 struct gs_node {
     /* the call core */
     const gs_method *methods[GS_MAX_METHODS];
-    size_t reply_room[GS_MAX_METHODS];  /* worst JSON reply, by method */
     unsigned nmethods;
     gs_stream streams[GS_MAX_STREAMS];
     int16_t free_head;
