@@ -667,7 +667,9 @@ typedef struct {                    /* the JSON-lines front end */
     char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
     uint64_t next_msg_id, last_stream_id;
     gs_json scan;
+#if GS_MAX_CONNS > 0
     gs_json object_scan;                /* a +json message (HTTP/2) */
+#endif
     gs_line line;
     uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
     gs_capture caps[GS_MAX_CAPTURES];
