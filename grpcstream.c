@@ -3552,18 +3552,6 @@ static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
     return 1;
 }
 
-/* Writes what every stream of c may send, and wakes what waited for it. */
-static void h2_flush(gs_node *n, gs_h2_conn *c)
-{
-    int i, ci = h2_conn_index(n, c);
-    for (i = 0; c->live && i < GS_MAX_STREAMS; i++) {
-        gs_stream *s = &n->streams[i];
-        if (s->state == GS_FREE || s->front != FE_H2 || s->fe.h2.conn != ci) continue;
-        if (h2_room(c) < H2_RESERVE + H2_HEADERS_MAX + 64) break;
-        if (h2_flush_stream(n, c, s)) continue;
-        if (s->parked) core_resume(n, s);
-    }
-}
 
 /* ----- this front end's side of section 4 -------------------------------- */
 
@@ -3846,6 +3834,20 @@ static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int fin
     memcpy(n->bufs[h->rx] + h->rx_len, p, len);
     h->rx_len += (uint32_t)len;
     h2_rx_drain(n, s);
+}
+
+/* Writes what every stream of c may send, and wakes what waited for it. */
+static void h2_flush(gs_node *n, gs_h2_conn *c)
+{
+    int i, ci = h2_conn_index(n, c);
+    for (i = 0; c->live && i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state == GS_FREE || s->front != FE_H2 || s->fe.h2.conn != ci) continue;
+        if (h2_room(c) < H2_RESERVE + H2_HEADERS_MAX + 64) break;
+        if (h2_flush_stream(n, c, s)) continue;
+        if (s->fe.h2.rx_len) h2_rx_drain(n, s);         /* waited for output room */
+        if (s->parked && h2_room_for(n, s, FOR_MSG) == ROOM_OK) core_resume(n, s);
+    }
 }
 
 /* ----- requests: calls ------------------------------------------------------ */

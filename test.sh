@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs every test of grpcstream. Each check prints one line; the closing
 # line is "N passed, N failed, N skipped" and the exit status is non-zero
-# on any failure. Tests that need a tool this machine lacks are skipped,
-# never counted as passed.
+# on any failure. Tests that need a tool this machine lacks are skipped
+# (a SKIP line), never counted as passed; a test file that is missing is a
+# failure, never a silent absence.
 set -u
 cd "$(dirname "$0")" || exit 2
 B=build/test
@@ -34,6 +35,16 @@ collect() {
 
 have() { command -v "$1" > /dev/null 2>&1; }
 
+# need FILE...: true if every test file is there; else one FAIL per missing
+# file (a deleted test must not vanish from the count).
+need() {
+    need_ok=0
+    for need_f; do
+        [ -e "$need_f" ] || { bad "missing test file $need_f"; need_ok=1; }
+    done
+    return $need_ok
+}
+
 # ---------------------------------------------------------------- build
 for cc in gcc clang; do
     if have $cc; then
@@ -45,13 +56,75 @@ for cc in gcc clang; do
 done
 check "make builds ./grpcstream" make -s grpcstream
 check "make honours PREFIX (install)" sh -c "make -s install PREFIX=$PWD/$B/prefix && test -x $B/prefix/bin/grpcstream"
-check "only libc is linked" sh -c "readelf -d grpcstream | grep NEEDED | grep -v 'libc.so' | grep -q . && exit 1 || exit 0"
+# Both checks below must see what they judge: a missing binary, a readelf
+# or nm that fails, or an empty listing is a failure, not a pass.
+libc_only() {
+    [ -x grpcstream ] || { echo "./grpcstream is missing"; return 1; }
+    dyn=$(readelf -d grpcstream) || { echo "readelf -d grpcstream failed"; return 1; }
+    needed=$(printf '%s\n' "$dyn" | grep NEEDED)
+    printf '%s\n' "$needed"
+    printf '%s\n' "$needed" | grep -q 'libc\.so' || { echo "no NEEDED libc.so entry: cannot tell what is linked"; return 1; }
+    others=$(printf '%s\n' "$needed" | grep -v 'libc\.so')
+    [ -z "$others" ] || { echo "linked beyond libc: $others"; return 1; }
+}
+if have readelf; then check "only libc is linked" libc_only; else skip "only libc is linked (readelf not installed)"; fi
 exported_ok() {
     gcc $WARN -O2 -DGS_NO_MAIN -c -o "$B/g.o" grpcstream.c && gcc $WARN -O2 -c -o "$B/j.o" json.c || return 1
-    bad_syms=$(nm -g --defined-only "$B/g.o" "$B/j.o" | awk 'NF==3 {print $3}' | grep -v '^gs_')
+    syms=$(nm -g --defined-only "$B/g.o" "$B/j.o") || { echo "nm failed"; return 1; }
+    names=$(printf '%s\n' "$syms" | awk 'NF==3 {print $3}')
+    for want in gs_feed gs_init gs_json_next; do   # nm must list what it judges
+        printf '%s\n' "$names" | grep -qx "$want" || { echo "nm does not list $want: cannot judge"; return 1; }
+    done
+    bad_syms=$(printf '%s\n' "$names" | grep -v '^gs_')
     [ -z "$bad_syms" ] || { echo "exported without gs_ prefix: $bad_syms"; return 1; }
 }
-check "every exported symbol has the gs_ prefix" exported_ok
+if ! have nm; then skip "every exported symbol has the gs_ prefix (nm not installed)"
+elif ! have gcc; then skip "every exported symbol has the gs_ prefix (gcc not installed)"
+else check "every exported symbol has the gs_ prefix" exported_ok; fi
+
+# ------------------------------------------------- command line (usage)
+help_ok() {     # FLAG: usage on stdout, nothing on stderr, exit 0
+    timeout 10 ./grpcstream "$1" < /dev/null > "$B/usage.out" 2> "$B/usage.err"
+    rc=$?
+    [ "$rc" -eq 0 ] || { echo "exit status $rc (want 0)"; cat "$B/usage.err"; return 1; }
+    grep -q '^usage: grpcstream' "$B/usage.out" || { echo "no usage on stdout:"; cat "$B/usage.out"; return 1; }
+    [ ! -s "$B/usage.err" ] || { echo "stderr not empty:"; cat "$B/usage.err"; return 1; }
+}
+usage_error() { # ARGS...: usage on stderr, nothing on stdout, exit 2
+    timeout 10 ./grpcstream "$@" < /dev/null > "$B/usage.out" 2> "$B/usage.err"
+    rc=$?
+    [ "$rc" -eq 2 ] || { echo "exit status $rc (want 2)"; return 1; }
+    grep -q '^usage: grpcstream' "$B/usage.err" || { echo "no usage on stderr:"; cat "$B/usage.err"; return 1; }
+    [ ! -s "$B/usage.out" ] || { echo "stdout not empty:"; cat "$B/usage.out"; return 1; }
+}
+check "--help: usage on stdout, exit 0" help_ok --help
+check "-h: usage on stdout, exit 0" help_ok -h
+check "a bad flag (--bogus): usage on stderr, exit 2" usage_error --bogus
+check "a bad flag (-x): usage on stderr, exit 2" usage_error -x
+check "--log without FILE: usage on stderr, exit 2" usage_error --log
+
+# ------------------------------- build macros out of range do not compile
+# Each must stop the build at an #error that names the macro (issue 7).
+LCC=gcc; have gcc || LCC=clang
+rejects() {     # NAME=VALUE
+    if $LCC $WARN -DGS_NO_MAIN -D"$1" -fsyntax-only grpcstream.c > "$B/reject.log" 2>&1; then
+        echo "-D$1 compiled"; return 1
+    fi
+    grep '#error' "$B/reject.log" | grep -q "${1%%=*}" && return 0
+    echo "-D$1 failed, but with no #error naming ${1%%=*}:"; head -10 "$B/reject.log"; return 1
+}
+if have $LCC; then
+    check "limits: the defaults compile ($LCC -fsyntax-only)" $LCC $WARN -DGS_NO_MAIN -fsyntax-only grpcstream.c
+    for v in GS_MAX_DEPTH=4 GS_MAX_DEPTH=64 GS_MAX_STREAMS=1 GS_MAX_METHODS=3 GS_LOG_RING=1000 GS_SLICE=1; do
+        check "limits: accepts -D$v (an edge of its range)" $LCC $WARN -DGS_NO_MAIN -D$v -fsyntax-only grpcstream.c
+    done
+    for v in GS_MAX_DEPTH=100 GS_MAX_DEPTH=3 GS_MAX_STREAMS=40000 GS_MAX_STREAMS=0 GS_MAX_METHODS=300 \
+             GS_MAX_METHODS=2 GS_LOG_RING=1001 GS_SLICE=0 GS_MAX_CAPTURES=300; do
+        check "limits: rejects -D$v (#error naming it)" rejects "$v"
+    done
+else
+    skip "limits: out-of-range build macros (no C compiler)"
+fi
 SANBIN=$B/grpcstream-asan
 if ! clang $WARN $SAN -o "$SANBIN" grpcstream.c json.c 2> "$B/asan.log" &&
    ! gcc $WARN $SAN -o "$SANBIN" grpcstream.c json.c 2>> "$B/asan.log"; then
@@ -72,6 +145,23 @@ done
 for f in tests/cases/*.in; do
     check "model agrees: $(basename "${f%.in}")" run_case "tests/model.py" "$f" "${f%.in}.out"
 done
+
+# Lines with no usable src (PROTOCOL.md 1.5): one "grpcstream: ..." line on
+# stderr per bad line, the good lines answered, exit 0.
+run_diag() {    # binary, input, expected stdout, expected stderr
+    timeout 60 "$1" < "$2" > "$B/diag.out" 2> "$B/diag.err"
+    rc=$?
+    [ "$rc" -eq 0 ] || { echo "exit status $rc"; cat "$B/diag.err"; return 1; }
+    cmp "$B/diag.out" "$3" || { diff "$B/diag.out" "$3" | head -10; return 1; }
+    cmp "$B/diag.err" "$4" || { echo "stderr (< got, > want):"; diff "$B/diag.err" "$4" | head -20; return 1; }
+}
+if need tests/diag/unusable_src.in tests/diag/unusable_src.out tests/diag/unusable_src.err; then
+    for bin in ./grpcstream $SANBIN; do
+        check "no usable src: one stderr diagnostic per bad line, the rest answered ($bin)" \
+            run_diag "$bin" tests/diag/unusable_src.in tests/diag/unusable_src.out tests/diag/unusable_src.err
+    done
+    check "model agrees: no usable src" run_case tests/model.py tests/diag/unusable_src.in tests/diag/unusable_src.out
+fi
 collect "model selftest:" sh tests/model_selftest.sh
 
 # --------------------------------------------- C unit tests (sanitized)
@@ -79,13 +169,16 @@ build_test() {  # name: builds tests/NAME.c with the library under ASan+UBSan
     cc=clang; have clang || cc=gcc
     $cc $WARN $SAN -DGS_NO_MAIN -I. -o "$B/$1" "tests/$1.c" grpcstream.c json.c
 }
-if [ -f tests/unit_json.c ]; then
-    if build_test unit_json; then collect "unit_json:" "$B/unit_json"; else bad "build tests/unit_json.c"; fi
+if need tests/unit_json.c tests/writer_check.py; then
+    if build_test unit_json; then collect "unit_json:" "$B/unit_json" tests/writer_check.py; else bad "build tests/unit_json.c"; fi
 fi
-if [ -f tests/split.c ]; then
+if need tests/split.c; then
     if build_test split; then collect "split:" "$B/split" tests/cases/*.in; else bad "build tests/split.c"; fi
 fi
-if [ -f tests/robust.py ]; then
+if need tests/unit_api.c; then
+    if build_test unit_api; then collect "unit_api:" "$B/unit_api"; else bad "build tests/unit_api.c"; fi
+fi
+if need tests/robust.py; then
     collect "robust:" python3 tests/robust.py ./grpcstream
     [ -n "$SANBIN" ] && collect "robust (asan):" python3 tests/robust.py "$SANBIN"
 fi
@@ -111,6 +204,13 @@ sleeps_until_far_deadline() {   # a deadline 35 days away: sleep, don't spin
 }
 if [ -x /usr/bin/time ]; then check "a far deadline is slept on, not spun on" sleeps_until_far_deadline; else skip "far deadline CPU check (/usr/bin/time missing)"; fi
 
+# ------------------------------- error texts state the build's own limits
+LIM="-DGS_MAX_DEPTH=8 -DGS_MAX_ID=16 -DGS_MAX_VALUE=100"
+check "limits build ($LIM)" gcc $WARN -O2 $LIM -o "$B/grpcstream-limits" grpcstream.c json.c
+check "limits: a 17-byte node_id is \"node_id longer than 16 bytes\"" run_case "$B/grpcstream-limits" tests/limits/node_id.in tests/limits/node_id.out
+check "limits: 9 deep is \"nesting deeper than 8\"" run_case "$B/grpcstream-limits" tests/limits/depth.in tests/limits/depth.out
+check "limits: a 101-byte text is \"text larger than 100 bytes\"" run_case "$B/grpcstream-limits" tests/limits/value.in tests/limits/value.out
+
 # ------------------------------- --log FILE, fair streams, backpressure
 collect "logfile:" python3 tests/logfile.py ./grpcstream
 
@@ -120,13 +220,13 @@ collect "difffuzz:" python3 tests/difffuzz.py --sessions 2000 --seed 1 ./grpcstr
 collect "iofault:" python3 tests/iofault.py ./grpcstream
 
 # ----------------------------------------------------------- vendoring
-if [ -f examples/counter.c ]; then
+if need examples/counter.c examples/counter.in examples/counter.out; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
     check "example: output" run_case "$B/counter" examples/counter.in examples/counter.out
 fi
 
 # --------------------------------------------------- fixed memory
-if [ -f tests/malloc_count.c ] && [ -f bench/gen.py ]; then
+if need tests/malloc_count.c bench/gen.py; then
     zero_allocs() {
         gcc -shared -fPIC -O2 -o "$B/malloc_count.so" tests/malloc_count.c -ldl || return 1
         python3 bench/gen.py mixed 100000 > "$B/mixed.in" || return 1
@@ -150,7 +250,8 @@ fi
 
 # ------------------------------------------------- coverage-guided fuzzing
 if have clang; then
-    check "fuzz: regressions, then each target ${FUZZ_SECONDS:-60} s on its corpus" sh fuzz/run.sh run "${FUZZ_SECONDS:-60}"
+    check "fuzz: regressions, each target ${FUZZ_SECONDS:-60} s on its corpus and ${FUZZ_EMPTY_SECONDS:-5} s from an empty one" \
+        sh fuzz/run.sh run "${FUZZ_SECONDS:-60}"
 else
     skip "fuzz targets (clang not installed)"
 fi

@@ -28,6 +28,14 @@
     } while (0)
 #define FUZZ_CHECK(cond, ...) do { if (!(cond)) FUZZ_FAIL(__VA_ARGS__); } while (0)
 
+/* memcmp(a, b, n) == 0 that is defined for n == 0 with a NULL pointer (a
+ * buffer never grown, an empty input): memcmp and memcpy want valid
+ * pointers even for zero bytes, and UBSan says so. */
+static inline int fuzz_memeq(const void *a, const void *b, size_t n)
+{
+    return n == 0 || memcmp(a, b, n) == 0;
+}
+
 /* ----- PRNG ----------------------------------------------------------- */
 
 typedef struct { uint32_t s; } fuzz_rng;

@@ -118,14 +118,14 @@ static void check_streams(void)
         if (s->state == GS_FREE) { nfree++; continue; }
         nlive++;
         FUZZ_CHECK(s->self == i, "slot %d: self %d", i, s->self);
-        if (s->id) {
+        if (s->fe.jl.id) {
             int m;
             nid++;
-            FUZZ_CHECK(s->id <= node.last_stream_id, "slot %d: id %llu > last %llu", i,
-                       (unsigned long long)s->id, (unsigned long long)node.last_stream_id);
+            FUZZ_CHECK(s->fe.jl.id <= node.jl.last_stream_id, "slot %d: id %llu > last %llu", i,
+                       (unsigned long long)s->fe.jl.id, (unsigned long long)node.jl.last_stream_id);
             for (m = 0; m < i; m++)
-                FUZZ_CHECK(node.streams[m].state == GS_FREE || node.streams[m].id != s->id,
-                           "id %llu on slots %d and %d", (unsigned long long)s->id, m, i);
+                FUZZ_CHECK(node.streams[m].state == GS_FREE || node.streams[m].fe.jl.id != s->fe.jl.id,
+                           "id %llu on slots %d and %d", (unsigned long long)s->fe.jl.id, m, i);
         }
         if (s->deadline) ndeadline++;
         FUZZ_CHECK(s->queued <= 2, "slot %d: queued %u", i, s->queued);
@@ -152,15 +152,15 @@ static void check_streams(void)
     memset(seen, 0, sizeof seen);
     steps = 0;
     for (i = 0; i < GS_MAX_STREAMS; i++) {
-        for (k = node.buckets[i]; k >= 0; k = node.streams[k].next_in_bucket) {
+        for (k = node.jl.buckets[i]; k >= 0; k = node.streams[k].fe.jl.next_in_bucket) {
             const gs_stream *s;
             FUZZ_CHECK(k < GS_MAX_STREAMS, "bucket index %d", k);
             FUZZ_CHECK(!seen[k], "slot %d twice in the buckets", k);
             seen[k] = 1;
             s = &node.streams[k];
-            FUZZ_CHECK(s->state != GS_FREE && s->id, "bucket %d holds slot %d (state %u, id %llu)", i,
-                       k, s->state, (unsigned long long)s->id);
-            FUZZ_CHECK(s->id % GS_MAX_STREAMS == (uint64_t)i, "slot %d in the wrong bucket", k);
+            FUZZ_CHECK(s->state != GS_FREE && s->fe.jl.id, "bucket %d holds slot %d (state %u, id %llu)", i,
+                       k, s->state, (unsigned long long)s->fe.jl.id);
+            FUZZ_CHECK(s->fe.jl.id % GS_MAX_STREAMS == (uint64_t)i, "slot %d in the wrong bucket", k);
             steps++;
         }
     }
@@ -199,7 +199,7 @@ static void snapshot(void)
     int i;
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         snap_state[i] = node.streams[i].state;
-        snap_id[i] = node.streams[i].id;
+        snap_id[i] = node.streams[i].fe.jl.id;
     }
 }
 
@@ -208,10 +208,10 @@ static void check_new_deadlines(uint64_t now)
     int i;
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         const gs_stream *s = &node.streams[i];
-        if (s->state == GS_FREE || (snap_state[i] != GS_FREE && snap_id[i] == s->id)) continue;
+        if (s->state == GS_FREE || (snap_state[i] != GS_FREE && snap_id[i] == s->fe.jl.id)) continue;
         FUZZ_CHECK(s->deadline == 0 || s->deadline > now,
                    "slot %d (id %llu) opened at %llu with deadline %llu: already past", i,
-                   (unsigned long long)s->id, (unsigned long long)now,
+                   (unsigned long long)s->fe.jl.id, (unsigned long long)now,
                    (unsigned long long)s->deadline);
     }
 }

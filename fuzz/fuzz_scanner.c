@@ -27,6 +27,7 @@ typedef struct {
 
 static void ev_put(evlog *l, const void *p, size_t n)
 {
+    if (n == 0) return;             /* l->b may still be NULL: no memcpy(NULL, ..., 0) */
     if (l->len + n > l->cap) {
         l->cap = (l->len + n) * 2 + 256;
         l->b = realloc(l->b, l->cap);
@@ -177,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     FUZZ_CHECK(lines_whole == nl, "%zu LINE events for %zu newlines", lines_whole, nl);
     FUZZ_CHECK(lines_chunked == nl, "%zu LINE events (chunked) for %zu newlines", lines_chunked, nl);
-    FUZZ_CHECK(whole.len == chunked.len && memcmp(whole.b, chunked.b, whole.len) == 0,
+    FUZZ_CHECK(whole.len == chunked.len && fuzz_memeq(whole.b, chunked.b, whole.len),
                "whole and chunked scans differ");
 
     /* each complete line against the reference validator */

@@ -5,12 +5,22 @@
 #   sh fuzz/run.sh run [S] [T...]   build, replay fuzz/regressions/, then fuzz
 #                                   each target (all, or the T named) for S
 #                                   seconds (default 60) on a temporary copy
-#                                   of its corpus; exits non-zero on a finding
+#                                   of its corpus, and FUZZ_EMPTY_SECONDS
+#                                   from an empty corpus; exits non-zero on a
+#                                   finding
+#   sh fuzz/run.sh empty [S] [T...] build, then fuzz each target S seconds
+#                                   (default 5) from an empty corpus only
 #   sh fuzz/run.sh regress          build and replay fuzz/regressions/ only
 #
+# The empty-corpus run starts where a new user's `-max_total_time` run
+# starts: the empty input, then tiny ones (zero-length text, no events, a
+# NULL buffer never grown), which a rich corpus never revisits.
+#
 # Environment: CLANG (default clang), FUZZ_JOBS (targets run at once,
-# default 2), FUZZ_KEEP=1 keeps the temporary corpus and logs.
-# Findings (crash-*, leak-*, timeout-*, oom-*) are left in build/fuzz/findings/.
+# default 2), FUZZ_EMPTY_SECONDS (default 5; 0 leaves the empty-corpus runs
+# out of `run`), FUZZ_KEEP=1 keeps the temporary corpus and logs.
+# Findings (crash-*, leak-*, timeout-*, oom-*) are left in
+# build/fuzz/findings/TARGET/, named corpus-crash-... or empty-crash-...
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -57,18 +67,58 @@ regress() {
     return $rc
 }
 
+# run_one TARGET SECONDS TMP JOB: JOB is "corpus" (a copy of the target's
+# corpus) or "empty" (an empty directory); the log is $TMP/JOB-TARGET.log.
 run_one() {
-    t=$1 secs=$2 tmp=$3
-    mkdir -p "$tmp/$t" "$OUT/findings/$t"
-    cp -R "$(corpus_of "$t")/." "$tmp/$t/"
+    t=$1 secs=$2 tmp=$3 job=$4
+    mkdir -p "$tmp/$job-$t" "$OUT/findings/$t"
+    [ "$job" = empty ] || cp -R "$(corpus_of "$t")/." "$tmp/$job-$t/"
     dict=
     [ -f "fuzz/$t.dict" ] && dict="-dict=fuzz/$t.dict"
     case $t in fuzz_node*) [ -f fuzz/fuzz_node.dict ] && dict=-dict=fuzz/fuzz_node.dict ;; esac
     case $t in fuzz_node) maxlen=-max_len=16384 ;; *) maxlen=-max_len=4096 ;; esac
     # shellcheck disable=SC2086
     "$OUT/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 $maxlen $dict \
-        -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/" "$tmp/$t" \
-        >"$tmp/$t.log" 2>&1
+        -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/$job-" "$tmp/$job-$t" \
+        >"$tmp/$job-$t.log" 2>&1
+}
+
+# fuzz JOBS SECONDS [EMPTY_SECONDS]: runs every target in TARGETS_RUN for
+# each job ("corpus", "empty") FUZZ_JOBS at a time; prints one line per
+# run; returns 1 on any finding.
+fuzz() {
+    fz_jobs=$1 secs=$2 esecs=${3:-$2}
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/gsfuzz.XXXXXX")
+    jobs=${FUZZ_JOBS:-2}
+    running=0 frc=0
+    for job in $fz_jobs; do
+        s=$secs
+        [ "$job" = empty ] && s=$esecs
+        for t in $TARGETS_RUN; do
+            run_one "$t" "$s" "$tmp" "$job" &
+            running=$((running + 1))
+            if [ "$running" -ge "$jobs" ]; then wait; running=0; fi
+        done
+    done
+    wait
+    for job in $fz_jobs; do
+        for t in $TARGETS_RUN; do
+            log=$tmp/$job-$t.log
+            label="$t (its corpus)"
+            [ "$job" = empty ] && label="$t (empty corpus)"
+            stats=$(grep -E "^#[0-9]+.*(DONE|cov:)" "$log" | tail -1)
+            if grep -q "^Done [0-9]* runs" "$log" && ! grep -qE "^==[0-9]+==ERROR|^SUMMARY|FUZZ INVARIANT|runtime error" "$log"; then
+                echo "ok    $label: $stats"
+            else
+                echo "FAIL  $label: see $log and $OUT/findings/$t/"
+                grep -E "FUZZ INVARIANT|^==[0-9]+==ERROR|^SUMMARY|runtime error" "$log" | head -5
+                frc=1
+                FUZZ_KEEP=1
+            fi
+        done
+    done
+    [ "${FUZZ_KEEP:-0}" = 1 ] || rm -rf "$tmp"
+    return $frc
 }
 
 cmd=${1:-run}
@@ -79,37 +129,21 @@ run)
     secs=${2:-60}
     [ $# -ge 2 ] && shift 2 || shift $#
     [ $# -gt 0 ] && TARGETS_RUN="$*" || TARGETS_RUN=$TARGETS
+    esecs=${FUZZ_EMPTY_SECONDS:-5}
+    fz="corpus empty"
+    [ "$esecs" = 0 ] && fz=corpus
     build
     rc=0
     regress || rc=1
-    tmp=$(mktemp -d "${TMPDIR:-/tmp}/gsfuzz.XXXXXX")
-    jobs=${FUZZ_JOBS:-2}
-    running=0 pids= names=
-    status_of() { # target -> 0/1
-        if grep -q "^Done [0-9]* runs" "$tmp/$1.log" && ! grep -qE "^==[0-9]+==ERROR|^SUMMARY|FUZZ INVARIANT" "$tmp/$1.log"; then
-            return 0
-        fi
-        return 1
-    }
-    for t in $TARGETS_RUN; do
-        run_one "$t" "$secs" "$tmp" &
-        running=$((running + 1))
-        if [ "$running" -ge "$jobs" ]; then wait; running=0; fi
-    done
-    wait
-    for t in $TARGETS_RUN; do
-        stats=$(grep -E "^#[0-9]+.*(DONE|cov:)" "$tmp/$t.log" | tail -1)
-        if status_of "$t"; then
-            echo "ok    $t: $stats"
-        else
-            echo "FAIL  $t: see $tmp/$t.log and $OUT/findings/$t/"
-            grep -E "FUZZ INVARIANT|^==[0-9]+==ERROR|^SUMMARY|runtime error" "$tmp/$t.log" | head -5
-            rc=1
-            FUZZ_KEEP=1
-        fi
-    done
-    [ "${FUZZ_KEEP:-0}" = 1 ] || rm -rf "$tmp"
+    fuzz "$fz" "$secs" "$esecs" || rc=1
     exit $rc
     ;;
-*) sed -n '2,14p' "$0"; exit 2 ;;
+empty)
+    secs=${2:-5}
+    [ $# -ge 2 ] && shift 2 || shift $#
+    [ $# -gt 0 ] && TARGETS_RUN="$*" || TARGETS_RUN=$TARGETS
+    build
+    fuzz empty "$secs"
+    ;;
+*) sed -n '2,27p' "$0"; exit 2 ;;
 esac

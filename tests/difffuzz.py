@@ -524,8 +524,9 @@ def main():
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
     if not os.access(binary, os.X_OK):
-        print("SKIP: difffuzz (no binary %s)" % binary)
-        return 0
+        # The binary under test is missing: a failure, not a skip.
+        print("FAIL: difffuzz (no binary %s)" % binary)
+        return 1
     # A private copy: a concurrent `make` must not swap the binary mid-run.
     tmpdir = tempfile.mkdtemp(prefix="difffuzz-bin-")
     shutil.copy2(binary, os.path.join(tmpdir, "node"))

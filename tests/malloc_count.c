@@ -29,6 +29,22 @@
  * before the real functions are known: such calls are served from a small
  * static bootstrap arena, never counted, and never passed to the real free.
  *
+ * MALLOC_COUNT_AFTER=accept (checked in the constructor) leaves start-up
+ * out: the counts start again at the first call to accept() or accept4(),
+ * which this library then also interposes (forwarding each call, as
+ * above).  For a server that is the end of start-up: everything before
+ * its first connection (parsing, set-up, bind, listen) is start-up.  The
+ * line then goes on, after the usual fields, with
+ *
+ *   after=accept fired=F startup: malloc=N calloc=N realloc=N free=N other=N
+ *
+ * where F is 1 if accept was called (the first fields count from then; the
+ * start-up ones, up to then) and 0 if it never was or the value is not
+ * one this library knows (the first fields then count from the start, as
+ * without the variable, and the start-up ones are 0), so a checker must
+ * see fired=1 before it trusts the split.  Without the variable the line
+ * is exactly as above.
+ *
  * Counters are updated with __atomic builtins (gcc, clang) so threads do
  * not lose counts.
  */
@@ -48,12 +64,22 @@ void *memalign(size_t alignment, size_t size);
 void *valloc(size_t size);
 void *pvalloc(size_t size);
 void *reallocarray(void *ptr, size_t nmemb, size_t size);
+/* <sys/socket.h> is left out: with _GNU_SOURCE glibc declares accept()
+ * with a transparent union, which an ISO C definition cannot match. The
+ * address and its length are passed through untouched, so plain pointers
+ * do (socklen_t * becomes void *; the calling convention is the same). */
+struct sockaddr;
+int accept(int fd, struct sockaddr *addr, void *len);
+int accept4(int fd, struct sockaddr *addr, void *len, int flags);
 
 enum { MC_MALLOC, MC_CALLOC, MC_REALLOC, MC_FREE, MC_OTHER, MC_N };
 
 static unsigned long mc_count[MC_N];     /* counted calls */
 static unsigned long mc_early[MC_N];     /* calls before the constructor */
 static int mc_counting;                  /* set by the constructor */
+static int mc_after_accept;              /* MALLOC_COUNT_AFTER=accept */
+static int mc_fired;                     /* ...and accept was called */
+static unsigned long mc_startup[MC_N];   /* counted calls before it was */
 
 #if defined(__GNUC__)
 #define MC_ADD(p) __atomic_fetch_add((p), 1UL, __ATOMIC_RELAXED)
@@ -81,6 +107,8 @@ static void *(*real_memalign)(size_t, size_t);
 static void *(*real_valloc)(size_t);
 static void *(*real_pvalloc)(size_t);
 static void *(*real_reallocarray)(void *, size_t, size_t);
+static int (*real_accept)(int, struct sockaddr *, void *);
+static int (*real_accept4)(int, struct sockaddr *, void *, int);
 
 static int mc_resolving;
 
@@ -141,6 +169,8 @@ static void mc_resolve(void)
     MC_SYM(real_valloc, "valloc");
     MC_SYM(real_pvalloc, "pvalloc");
     MC_SYM(real_reallocarray, "reallocarray");
+    MC_SYM(real_accept, "accept");
+    MC_SYM(real_accept4, "accept4");
     MC_SYM(real_malloc, "malloc"); /* last: it marks "all resolved" */
     mc_resolving = 0;
     if (real_malloc == NULL || real_calloc == NULL || real_realloc == NULL ||
@@ -266,13 +296,68 @@ void *pvalloc(size_t n)
     return real_pvalloc(n);
 }
 
+/* ---- the end of start-up (MALLOC_COUNT_AFTER=accept) -------------------- */
+
+/* The first accept moves the counts so far to mc_startup; the counting
+ * goes on from 0. */
+static void mc_accept_called(void)
+{
+    int k;
+    if (!mc_after_accept)
+        return;
+#if defined(__GNUC__)
+    if (__atomic_exchange_n(&mc_fired, 1, __ATOMIC_ACQ_REL))
+        return;
+    for (k = 0; k < MC_N; k++)
+        mc_startup[k] = __atomic_exchange_n(&mc_count[k], 0UL, __ATOMIC_RELAXED);
+#else
+    if (mc_fired)
+        return;
+    mc_fired = 1;
+    for (k = 0; k < MC_N; k++) {
+        mc_startup[k] = mc_count[k];
+        mc_count[k] = 0;
+    }
+#endif
+}
+
+int accept(int fd, struct sockaddr *addr, void *len)
+{
+    mc_resolve();
+    mc_accept_called();
+    if (real_accept == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real_accept(fd, addr, len);
+}
+
+int accept4(int fd, struct sockaddr *addr, void *len, int flags)
+{
+    mc_resolve();
+    mc_accept_called();
+    if (real_accept4 == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real_accept4(fd, addr, len, flags);
+}
+
 /* ---- start and report --------------------------------------------------- */
+
+static int mc_report_split; /* MALLOC_COUNT_AFTER set: report the split */
 
 __attribute__((constructor)) static void mc_start(void)
 {
     const char *all = getenv("MALLOC_COUNT_ALL");
+    const char *after = getenv("MALLOC_COUNT_AFTER");
     int k;
     mc_resolve();
+    if (after != NULL && *after != '\0') {
+        mc_after_accept = strcmp(after, "accept") == 0;
+        mc_fired = 0;
+        mc_report_split = 1;
+    }
     if (all != NULL && strcmp(all, "1") == 0)
         for (k = 0; k < MC_N; k++)
             mc_count[k] = mc_early[k];
@@ -281,19 +366,30 @@ __attribute__((constructor)) static void mc_start(void)
 
 __attribute__((destructor)) static void mc_report(void)
 {
-    char line[160];
+    char line[400];
     const char *path = getenv("MALLOC_COUNT_OUT");
     int fd = -1, len;
-    unsigned long c[MC_N];
+    unsigned long c[MC_N], s[MC_N];
     int k;
 
-    for (k = 0; k < MC_N; k++) /* snapshot before we do anything else */
+    for (k = 0; k < MC_N; k++) { /* snapshot before we do anything else */
         c[k] = mc_count[k];
-    len = snprintf(line, sizeof line,
-                   "malloc_count: malloc=%lu calloc=%lu realloc=%lu "
-                   "free=%lu other=%lu\n",
-                   c[MC_MALLOC], c[MC_CALLOC], c[MC_REALLOC], c[MC_FREE],
-                   c[MC_OTHER]);
+        s[k] = mc_startup[k];
+    }
+    if (mc_report_split)
+        len = snprintf(line, sizeof line,
+                       "malloc_count: malloc=%lu calloc=%lu realloc=%lu "
+                       "free=%lu other=%lu after=accept fired=%d startup: "
+                       "malloc=%lu calloc=%lu realloc=%lu free=%lu other=%lu\n",
+                       c[MC_MALLOC], c[MC_CALLOC], c[MC_REALLOC], c[MC_FREE],
+                       c[MC_OTHER], mc_fired ? 1 : 0, s[MC_MALLOC],
+                       s[MC_CALLOC], s[MC_REALLOC], s[MC_FREE], s[MC_OTHER]);
+    else
+        len = snprintf(line, sizeof line,
+                       "malloc_count: malloc=%lu calloc=%lu realloc=%lu "
+                       "free=%lu other=%lu\n",
+                       c[MC_MALLOC], c[MC_CALLOC], c[MC_REALLOC], c[MC_FREE],
+                       c[MC_OTHER]);
     if (len < 0)
         return;
     if ((size_t)len >= sizeof line)

@@ -6,8 +6,9 @@
  *     ./unit_json [WRITER_CHECK]      (run from the repository root)
  *
  * WRITER_CHECK is the path of writer_check.py (default
- * tests/writer_check.py); the writer corpus check is skipped if python3
- * cannot run it. One line per check: PASS: name, FAIL: name (detail) or
+ * tests/writer_check.py); the writer corpus check is skipped if python3 is
+ * not installed, and fails if WRITER_CHECK is missing or does not run to
+ * its verdict. One line per check: PASS: name, FAIL: name (detail) or
  * SKIP: name (reason); the exit status is 1 if any check failed.
  *
  * Scanner checks record what gs_json_next reports as one string of events
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int failures;
@@ -837,8 +839,8 @@ static void test_writer_corpus(const char *checker)
     uint32_t cp;
     size_t i, k;
 
-    if (access(checker, R_OK) != 0) {
-        printf("SKIP: writer: every code point equals json.dumps (%s not found)\n", checker);
+    if (access(checker, R_OK) != 0) {      /* a missing test file fails */
+        report(0, "writer: every code point equals json.dumps", "%s not found", checker);
         return;
     }
     if (tmp && *tmp && strlen(tmp) < 500) {
@@ -911,7 +913,12 @@ static void test_writer_corpus(const char *checker)
     remove(tpath);
     line[strcspn(line, "\n")] = '\0';
     if (strncmp(line, "OK ", 3) != 0 && strncmp(line, "MISMATCH", 8) != 0) {
-        printf("SKIP: writer: every code point equals json.dumps (python3 did not run the check: %s)\n", line);
+        /* sh says 127 when python3 is not installed: a missing tool is a
+         * skip; a checker that ran and gave no verdict is a failure */
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            printf("SKIP: writer: every code point equals json.dumps (python3 not installed: %s)\n", line);
+        else
+            report(0, "writer: every code point equals json.dumps", "the checker gave no verdict: %s", line);
         return;
     }
     report(status == 0 && strncmp(line, "OK ", 3) == 0,
