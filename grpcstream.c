@@ -216,7 +216,9 @@ static void st_free(gs_node *n, gs_stream *s)
  * it); otherwise the server acts alone (a pushed message, a deadline).
  * Room: ROOM_ALL stops every stream (JSON lines: one output buffer);
  * ROOM_STREAM parks this stream until its front end calls core_resume
- * (HTTP/2: flow control). fe_emit_end returns 1 when the front end keeps
+ * (HTTP/2: flow control). fe_emit_msg returns GS_OK, or a status when
+ * the message cannot be carried at all (larger than the front end's
+ * buffers): the call then ends with it. fe_emit_end returns 1 when the front end keeps
  * the slot after the call (its end still waits to be written; it frees
  * the slot with core_release), else 0. */
 
@@ -224,7 +226,7 @@ enum { FE_JSON, FE_H2, FE_TEST };
 enum { ROOM_OK, ROOM_STREAM, ROOM_ALL };
 enum { FOR_MSG, FOR_END };
 
-static void fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
+static int fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
 static int fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
                        const char *why, size_t why_len);
 static int fe_room(const gs_node *n, const gs_stream *s, int for_what);
@@ -340,6 +342,20 @@ static int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
     return GS_OK;
 }
 
+/* Sends one message of s; the call ends if its front end cannot carry it.
+ * Returns GS_OK, or the status the call ended with. */
+static int core_emit(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+{
+    int status;
+    s->count++;
+    status = fe_emit_msg(n, s, m, by_request);
+    if (status != GS_OK) {
+        s->count--;
+        core_end(n, s, by_request, status, "reply larger than the node's buffers");
+    }
+    return status;
+}
+
 /* Opens a streaming call: start() runs (a server stream's with its
  * request, and the stream is HALF_CLOSED: the client sent its one
  * request). On failure the call ends, answering the request; the status
@@ -367,10 +383,7 @@ static void core_unary(gs_node *n, gs_stream *s, const gs_msg *req)
     resp.desc = s->method->out;
     status = s->method->unary(n, req, &resp, &why);
     if (status == GS_OK) status = core_check_reply(n, &resp, &why);
-    if (status == GS_OK) {
-        s->count++;
-        fe_emit_msg(n, s, &resp, 1);
-    }
+    if (status == GS_OK && core_emit(n, s, &resp, 1) != GS_OK) return;
     core_end(n, s, 1, status, why);
 }
 
@@ -383,12 +396,8 @@ static void core_deliver(gs_node *n, gs_stream *s, const gs_msg *in)
     out.desc = s->method->out;
     status = s->method->recv(n, s, in, &out, &why);
     if (status == GS_OK) status = core_check_reply(n, &out, &why);
-    if (status != GS_OK) {
-        core_end(n, s, 1, status, why);
-        return;
-    }
-    s->count++;
-    fe_emit_msg(n, s, &out, 1);
+    if (status != GS_OK) core_end(n, s, 1, status, why);
+    else core_emit(n, s, &out, 1);
 }
 
 /* The client half-closed a bidi stream: it ends (OK unless half_close
@@ -431,8 +440,7 @@ static int core_run_turn(gs_node *n, gs_stream *s)
         if (r == GS_SEND) {
             r = core_check_reply(n, &m, &why);
             if (r == GS_OK) {
-                s->count++;
-                fe_emit_msg(n, s, &m, 0);
+                if (core_emit(n, s, &m, 0) != GS_OK) return 0;
                 continue;
             }
         }
@@ -1091,6 +1099,24 @@ static size_t jl_reply_room(const gs_desc *d)
 
 /* Output stops at a full batch: beyond GS_OUT_BATCH the buffer keeps
  * GS_REPLY_MAX bytes, room for any one reply (gs_register sees to it). */
+/* Exactly the bytes jl_put_msg writes for m. */
+static size_t jl_msg_size(const gs_msg *m)
+{
+    size_t size = 2;
+    unsigned i;
+    for (i = 0; i < m->desc->nfields; i++) {
+        const gs_field *f = &m->desc->fields[i];
+        char digits[20];
+        size += (i ? 2 : 0) + strlen(f->name) + 4;
+        switch (f->type) {
+        case GS_STRING: size += gs_json_str_size(m->v[i].s.p, m->v[i].s.n); break;
+        case GS_UINT64: size += (size_t)(gs_json_put_u64(digits, m->v[i].u) - digits); break;
+        case GS_BOOL: size += m->v[i].b ? 4 : 5; break;
+        }
+    }
+    return size;
+}
+
 static int jl_room(const gs_node *n) { return n->jl.out_len <= GS_OUT_BATCH ? ROOM_OK : ROOM_ALL; }
 
 static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
@@ -1244,7 +1270,7 @@ static jl_addr jl_stream_addr(gs_node *n, const gs_stream *s, int by_request)
     return a;
 }
 
-static void jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+static int jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
 {
     jl_addr a = jl_stream_addr(n, s, by_request);
     char *d;
@@ -1263,6 +1289,7 @@ static void jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_reques
         d = jl_put_msg(PUT_KEY(d, "data"), m);
     }
     jl_reply_end(n, d);
+    return GS_OK;                   /* room for any reply: see jl_room */
 }
 
 static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
@@ -3403,25 +3430,13 @@ static gs_stream *h2_stream(gs_node *n, const gs_h2_conn *c, uint32_t sid)
 
 /* ----- message buffers --------------------------------------------------- */
 
-/* GS_H2_BUFS buffers of GS_H2_BUF bytes, shared by every HTTP/2 stream:
- * one holds a stream's request bytes that cannot be handled yet (a message
- * split across frames, or waiting for output room), another the response
- * bytes its window does not let out yet. */
+/* Each slot has two GS_H2_BUF buffers for its HTTP/2 call: rx holds the
+ * request bytes that cannot be handled yet (a message split across frames,
+ * or one waiting for output room), tx the response bytes its window does
+ * not let out yet. Pages nobody writes cost no memory. */
 
-static int16_t h2_buf_take(gs_node *n)
-{
-    int16_t b = n->buf_free;
-    if (b >= 0) n->buf_free = n->buf_next[b];
-    return b;
-}
-
-static void h2_buf_give(gs_node *n, int16_t *b)
-{
-    if (*b < 0) return;
-    n->buf_next[*b] = n->buf_free;
-    n->buf_free = *b;
-    *b = -1;
-}
+static char *h2_rx(gs_node *n, const gs_stream *s) { return n->h2_rx[s->self]; }
+static char *h2_tx(gs_node *n, const gs_stream *s) { return n->h2_tx[s->self]; }
 
 /* ----- responses: headers, messages, trailers ---------------------------- */
 
@@ -3497,8 +3512,6 @@ static void h2_rst(gs_h2_conn *c, uint32_t sid, int code)
 /* Frees the slot of a stream whose answer is complete. */
 static void h2_release(gs_node *n, gs_h2_conn *c, gs_stream *s)
 {
-    h2_buf_give(n, &s->fe.h2.rx);
-    h2_buf_give(n, &s->fe.h2.tx);
     c->live--;
     core_release(n, s);
 }
@@ -3533,14 +3546,14 @@ static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
         if (k <= 0) break;
         last = h->http_status && h->ended && k == h->tx_len;
         memcpy(h2_frame(c, (uint32_t)k, H2_DATA, last ? H2F_END_STREAM : 0, h->sid),
-               n->bufs[h->tx] + h->tx_off, (size_t)k);
+               h2_tx(n, s) + h->tx_off, (size_t)k);
         h->tx_off += (uint32_t)k;
         h->tx_len -= (uint32_t)k;
         h->send_window -= k;
         c->send_window -= k;
         if (last) h->headers_sent = 2;
     }
-    if (!h->tx_len && h->tx >= 0) h2_buf_give(n, &h->tx);
+    if (!h->tx_len) h->tx_off = 0;
     if (h->ended && !h->tx_len && h->headers_sent == 1 && h2_room(c) >= H2_HEADERS_MAX + 9) {
         h2_headers_end(c, h2_put_status(n, h2_headers_begin(c), h->end_status, h->why, h->why_len),
                        H2F_END_STREAM, h->sid);
@@ -3555,35 +3568,33 @@ static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
 
 /* ----- this front end's side of section 4 -------------------------------- */
 
-/* The most bytes one framed message of method mi's output takes. */
+/* The most bytes one framed message of the stream's method takes (a +json
+ * one that could be larger than the buffer needs all of it). */
 static size_t h2_msg_room(const gs_node *n, const gs_stream *s)
 {
-    return 5 + (s->fe.h2.json ? n->h2_json_room[s->method_index] : n->h2_pb_room[s->method_index]);
+    size_t room = s->fe.h2.json ? n->h2_json_room[s->method_index] : n->h2_pb_room[s->method_index];
+    return 5 + (room < GS_H2_BUF - 5 ? room : GS_H2_BUF - 5);
 }
 
 static int h2_room_for(const gs_node *n, const gs_stream *s, int for_what)
 {
     const gs_h2_stream *h = &s->fe.h2;
     if (for_what == FOR_END || h->reset) return ROOM_OK;
-    if (h->tx < 0) return n->buf_free >= 0 ? ROOM_OK : ROOM_STREAM;
     if (GS_H2_BUF - h->tx_len < h2_msg_room(n, s)) return ROOM_STREAM;
     /* nothing more could leave now: pause rather than buffer ahead */
     if (h->tx_len >= h->send_window || h->tx_len >= n->conns[h->conn].send_window) return ROOM_STREAM;
     return ROOM_OK;
 }
 
-static void h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+static int h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
 {
     gs_h2_stream *h = &s->fe.h2;
     char *base, *d, *end;
     size_t len;
     (void)by_request;
-    if (h->reset) return;
-    if (h->tx < 0) {
-        h->tx = h2_buf_take(n);     /* h2_room_for saw one free */
-        h->tx_off = h->tx_len = 0;
-    }
-    base = n->bufs[h->tx];
+    if (h->reset) return GS_OK;
+    if (h->json && 5 + jl_msg_size(m) > GS_H2_BUF - h->tx_len) return GS_RESOURCE_EXHAUSTED;
+    base = h2_tx(n, s);
     if (h->tx_off && GS_H2_BUF - h->tx_off - h->tx_len < h2_msg_room(n, s)) {
         memmove(base, base + h->tx_off, h->tx_len);
         h->tx_off = 0;
@@ -3594,6 +3605,7 @@ static void h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_reques
     d[0] = 0;
     h2_put32((uint8_t *)d + 1, (uint32_t)len);
     h->tx_len += (uint32_t)(5 + len);
+    return GS_OK;
 }
 
 /* The call is over: its trailers go out after the bytes staged before
@@ -3605,8 +3617,6 @@ static int h2_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
     gs_h2_stream *h = &s->fe.h2;
     (void)by_request;
     if (h->reset) {
-        h2_buf_give(n, &h->rx);
-        h2_buf_give(n, &h->tx);
         n->conns[h->conn].live--;
         return 0;
     }
@@ -3614,7 +3624,6 @@ static int h2_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
     h->end_status = (uint8_t)status;
     h->why_len = (uint16_t)why_len;
     memcpy(h->why, why, why_len);
-    h2_buf_give(n, &h->rx);
     h->rx_len = 0;
     return 1;
 }
@@ -3702,7 +3711,6 @@ static void h2_stream_init(gs_node *n, gs_h2_conn *c, gs_stream *s, uint32_t sid
     memset(h, 0, offsetof(gs_h2_stream, why));
     h->sid = sid;
     h->conn = (uint8_t)h2_conn_index(n, c);
-    h->rx = h->tx = -1;
     h->send_window = c->peer_initial;
     h->recv_window = H2_STREAM_WINDOW;
     h->content_length = -1;
@@ -3776,11 +3784,10 @@ static void h2_rx_drain(gs_node *n, gs_stream *s)
     size_t used;
     if (s->kind != GS_BIDI_STREAMING || !h->started || s->state != GS_OPEN) return;
     if (h->rx_len) {
-        used = h2_deliver(n, s, n->bufs[h->rx], h->rx_len);
-        if (h->rx < 0) return;      /* the call ended */
-        memmove(n->bufs[h->rx], n->bufs[h->rx] + used, h->rx_len - used);
+        used = h2_deliver(n, s, h2_rx(n, s), h->rx_len);
+        if (!h->rx_len) return;     /* the call ended */
+        memmove(h2_rx(n, s), h2_rx(n, s) + used, h->rx_len - used);
         h->rx_len -= (uint32_t)used;
-        if (!h->rx_len) h2_buf_give(n, &h->rx);
     }
     if (!h->rx_len && h->peer_ended && s->state == GS_OPEN && !h->ended && !h->reset)
         core_half_close(n, s);
@@ -3799,7 +3806,7 @@ static void h2_peer_end(gs_node *n, gs_h2_conn *c, gs_stream *s)
     if (h->ended || s->state == GS_CLOSING) return;
     if (s->kind == GS_BIDI_STREAMING) { h2_rx_drain(n, s); return; }
     if (h->started) return;
-    rx = h->rx >= 0 ? n->bufs[h->rx] : NULL;
+    rx = h2_rx(n, s);
     if (h->rx_len < 5) core_end(n, s, 1, GS_INTERNAL, "missing request message");
     else if (h->rx_len - 5 != h2_u32((const uint8_t *)rx + 1))
         core_end(n, s, 1, GS_INTERNAL, h->rx_len - 5 > h2_u32((const uint8_t *)rx + 1)
@@ -3823,15 +3830,11 @@ static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int fin
         return;
     }
     if (!len || h->ended || s->state == GS_CLOSING) return;
-    if (h->rx < 0 && (h->rx = h2_buf_take(n)) < 0) {
-        core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "no message buffer free");
-        return;
-    }
     if (GS_H2_BUF - h->rx_len < len) {
         core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "message larger than the node's buffers");
         return;
     }
-    memcpy(n->bufs[h->rx] + h->rx_len, p, len);
+    memcpy(h2_rx(n, s) + h->rx_len, p, len);
     h->rx_len += (uint32_t)len;
     h2_rx_drain(n, s);
 }
@@ -3857,21 +3860,18 @@ static void h2_flush(gs_node *n, gs_h2_conn *c)
 static void h2_http_answer(gs_node *n, gs_h2_conn *c, uint32_t sid, unsigned status, const char *body)
 {
     gs_stream *s = core_hold(n, FE_H2);
-    int16_t buf = s ? h2_buf_take(n) : -1;
     gs_h2_stream *h;
     size_t len = strlen(body);
-    if (buf < 0) {
-        if (s) core_release(n, s);
+    if (!s) {
         h2_rst(c, sid, H2E_REFUSED_STREAM);
         return;
     }
     h2_stream_init(n, c, s, sid);
     h = &s->fe.h2;
-    h->tx = buf;
     h->http_status = (uint16_t)status;
     h->ended = 1;
     h->content_length = c->req.content_length;
-    memcpy(n->bufs[h->tx], body, len);
+    memcpy(h2_tx(n, s), body, len);
     h->tx_len = (uint32_t)len;
 }
 
@@ -4395,23 +4395,24 @@ void gs_conn_close(gs_node *n, int ci)
  * (tests/unit_core.c), to drive the call core with no wire format at all. */
 
 #ifdef GS_TEST_FRONT_END
-static void test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
+static int test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request);
 static int test_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
                          const char *why, size_t why_len);
 static int test_room(const gs_node *n, const gs_stream *s, int for_what);
 #endif
 
-static void fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+static int fe_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
 {
     switch (s->front) {
-    case FE_JSON: jl_emit_msg(n, s, m, by_request); break;
+    case FE_JSON: return jl_emit_msg(n, s, m, by_request);
 #if GS_MAX_CONNS > 0
-    case FE_H2: h2_emit_msg(n, s, m, by_request); break;
+    case FE_H2: return h2_emit_msg(n, s, m, by_request);
 #endif
 #ifdef GS_TEST_FRONT_END
-    case FE_TEST: test_emit_msg(n, s, m, by_request); break;
+    case FE_TEST: return test_emit_msg(n, s, m, by_request);
 #endif
     }
+    return GS_INTERNAL;
 }
 
 static int fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
@@ -4477,11 +4478,12 @@ static int method_ok(const gs_method *m)
 
 #if GS_MAX_CONNS > 0
 /* The HTTP/2 front end's part of gs_register: the room a framed reply
- * needs, in protobuf and in JSON; both must fit one message buffer. */
+ * needs, in protobuf (it must fit GS_H2_BUF) and in JSON (checked per
+ * message when it could be larger). */
 static int h2_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     size_t pb = pb_size_max(m->out), json = jl_reply_room(m->out) - JL_ENVELOPE_MAX;
-    if (5 + pb > GS_H2_BUF || 5 + json > GS_H2_BUF) return -1;
+    if (5 + pb > GS_H2_BUF) return -1;
     n->h2_pb_room[mi] = pb;
     n->h2_json_room[mi] = json;
     return 0;
@@ -4509,8 +4511,6 @@ static void h2_init(gs_node *n)
 {
     int i;
     for (i = 0; i < GS_MAX_CONNS; i++) n->conns[i].state = H2_FREE;
-    for (i = 0; i < GS_H2_BUFS; i++) n->buf_next[i] = (int16_t)(i + 1 < GS_H2_BUFS ? i + 1 : -1);
-    n->buf_free = 0;
     hp_enc_init(&n->hpack_enc, 0);
 }
 #endif
@@ -4575,6 +4575,8 @@ int64_t gs_timeout(const gs_node *n)
     if (first <= n->now_ms) return 0;
     return first - n->now_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(first - n->now_ms);
 }
+
+int gs_runnable(const gs_node *n) { return n->urgent_len || n->runq_len; }
 
 int gs_idle(const gs_node *n)
 {
@@ -4741,6 +4743,7 @@ static int run_json_lines(void)
 #include <sys/socket.h>
 
 #define GRACE_MS 5000               /* calls may finish after SIGTERM */
+#define LAST_WORDS_MS 1000          /* then their UNAVAILABLE ends may leave */
 
 static struct {
     int fd;
@@ -4853,7 +4856,7 @@ static int serve_once(int *wants_out)
         wants_out[ci] = io[ci].fd >= 0 && conn_flush(ci) > 0;
         if (io[ci].fd >= 0 && io[ci].off < io[ci].len && !wants_out[ci]) busy = 1;
     }
-    return busy;
+    return busy || gs_runnable(&node);     /* writing may have freed room */
 }
 
 static int live_calls(void)
@@ -4878,8 +4881,14 @@ static int run_listen(const char *spec)
         return 2;
     }
     for (ci = 0; ci < GS_MAX_CONNS; ci++) io[ci].fd = -1;
-    signal(SIGTERM, request_stop);
-    signal(SIGINT, request_stop);
+    {
+        struct sigaction sa;        /* stays installed: a second signal waits too */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = request_stop;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
     for (;;) {
         int nfds = 0, timeout, busy, i;
         int64_t next;
@@ -4893,7 +4902,9 @@ static int run_listen(const char *spec)
         }
         if (stop_at && now >= stop_at) gs_end_calls(&node, GS_UNAVAILABLE, "server shutting down");
         busy = serve_once(wants_out);
-        if (stop_at && !live_calls()) {
+        /* done when every call is answered, or when what is left cannot
+         * leave (a peer that grants no window) */
+        if (stop_at && (!live_calls() || now >= stop_at + LAST_WORDS_MS)) {
             for (ci = 0; ci < GS_MAX_CONNS; ci++) if (io[ci].fd >= 0) conn_drop(ci);
             return 0;
         }

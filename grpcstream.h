@@ -136,16 +136,10 @@
 #ifndef GS_H2_OUT           /* a connection's output buffer */
 #define GS_H2_OUT 65536
 #endif
-#ifndef GS_H2_BUFS          /* message buffers shared by HTTP/2 streams: a
-                               stream holds one while a request is split
-                               across frames or waits, one while its
-                               response waits for window */
-#define GS_H2_BUFS 32
-#endif
-#ifndef GS_H2_BUF           /* bytes of one: the largest framed gRPC message
-                               in or out (default: room for the built-ins'
-                               worst +json reply) */
-#define GS_H2_BUF GS_REPLY_MAX
+#ifndef GS_H2_BUF           /* bytes of each of a slot's two HTTP/2 buffers
+                               (request bytes held, response bytes staged):
+                               the largest framed gRPC message in or out */
+#define GS_H2_BUF (2 * (size_t)GS_MAX_VALUE + 1024)
 #endif
 #ifndef GS_H2_HEADER_LIST   /* SETTINGS_MAX_HEADER_LIST_SIZE we advertise */
 #define GS_H2_HEADER_LIST 16384
@@ -154,9 +148,6 @@
 #error "GS_MAX_CONNS must be 0..255 (0: no HTTP/2)"
 #endif
 #if GS_MAX_CONNS > 0
-#if GS_H2_BUFS < 1 || GS_H2_BUFS > 32767
-#error "GS_H2_BUFS must be 1..32767"
-#endif
 #if GS_H2_OUT < 16384
 #error "GS_H2_OUT must be at least 16384"
 #endif
@@ -365,6 +356,10 @@ void gs_tick(gs_node *node, uint64_t now_ms);
  * is due, or -1 if no call has a deadline (sleep until input arrives). */
 int64_t gs_timeout(const gs_node *node);
 
+/* gs_runnable says a stream can run now: call gs_pump before waiting for
+ * I/O. (Draining a connection's output can let a paused stream go on.) */
+int gs_runnable(const gs_node *node);
+
 /* gs_idle says nothing is left to do unless input comes: no stream can
  * run and no call waits for its deadline (followers may still wait). */
 int gs_idle(const gs_node *node);
@@ -485,6 +480,8 @@ int gs_utf8_valid(const char *s, size_t n);
  * gs_json_put_str writes a quoted string exactly as Python's json.dumps
  * (ensure_ascii): needs 6 * n + 2 bytes. */
 char *gs_json_put_str(char *d, const char *s, size_t n);
+/* gs_json_str_size: exactly how many bytes gs_json_put_str writes for s. */
+size_t gs_json_str_size(const char *s, size_t n);
 char *gs_json_put_u64(char *d, uint64_t v);
 char *gs_json_put_int(char *d, int neg, uint64_t mag);
 
@@ -572,7 +569,6 @@ typedef struct {                    /* the HTTP/2 front end's part */
     uint8_t nreq;                   /* request messages seen (unary, server) */
     uint8_t started;                /* the call core runs it */
     uint16_t http_status;           /* a plain HTTP answer (415...), or 0 */
-    int16_t rx, tx;                 /* message buffers (pool), or -1 */
     uint32_t rx_len;                /* request bytes held in rx */
     uint32_t tx_off, tx_len;        /* response bytes staged in tx */
     int64_t send_window;            /* what the peer lets us send */
@@ -743,9 +739,8 @@ struct gs_node {
     size_t h2_json_room[GS_MAX_METHODS];    /* and +json */
     gs_hpack_enc hpack_enc;                 /* no table: never indexes */
     char h2_why[3 * GS_MAX_WHY];            /* a grpc-message, encoded */
-    int16_t buf_free;
-    int16_t buf_next[GS_H2_BUFS];
-    char bufs[GS_H2_BUFS][GS_H2_BUF];
+    char h2_rx[GS_MAX_STREAMS][GS_H2_BUF];  /* by slot: request bytes held */
+    char h2_tx[GS_MAX_STREAMS][GS_H2_BUF];  /* by slot: response bytes staged */
 #endif
 };
 

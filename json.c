@@ -708,6 +708,30 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
     return d;
 }
 
+size_t gs_json_str_size(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    const unsigned char *end = s + n;
+    size_t size = 2;
+    while (s < end) {
+        size_t run = plain_run(s, (size_t)(end - s), 1);
+        size += run;
+        s += run;
+        if (s == end) break;
+        if (*s < 0x80) {
+            unsigned char c = *s++;
+            size += c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ||
+                    c == '\b' || c == '\f' ? 2 : 6;
+        } else {
+            size_t len;
+            uint32_t cp = decode_utf8(s, (size_t)(end - s), &len);
+            s += len;
+            size += cp >= 0x10000 ? 12 : 6;
+        }
+    }
+    return size;
+}
+
 static const char two_digits[] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"

@@ -119,7 +119,7 @@ if have $LCC; then
         check "limits: accepts -D$v (an edge of its range)" $LCC $WARN -DGS_NO_MAIN -D$v -fsyntax-only grpcstream.c
     done
     for v in GS_MAX_DEPTH=100 GS_MAX_DEPTH=3 GS_MAX_STREAMS=40000 GS_MAX_STREAMS=0 GS_MAX_METHODS=300 \
-             GS_MAX_METHODS=2 GS_LOG_RING=1001 GS_SLICE=0 GS_MAX_CAPTURES=300; do
+             GS_MAX_METHODS=2 GS_LOG_RING=1001 GS_SLICE=0 GS_MAX_CAPTURES=300 GS_MAX_CONNS=300; do
         check "limits: rejects -D$v (#error naming it)" rejects "$v"
     done
 else
@@ -178,6 +178,43 @@ fi
 if need tests/unit_api.c; then
     if build_test unit_api; then collect "unit_api:" "$B/unit_api"; else bad "build tests/unit_api.c"; fi
 fi
+# the call core with no wire format, the review's regressions, stack use
+if need tests/unit_core.c; then
+    cc=clang; have clang || cc=gcc
+    # unit_core.c includes grpcstream.c itself (its test front end)
+    if $cc $WARN $SAN -DGS_MAX_STREAMS=4 -I. -o "$B/unit_core" tests/unit_core.c json.c; then
+        collect "unit_core:" "$B/unit_core"
+    else
+        bad "build tests/unit_core.c"
+    fi
+fi
+if need tests/unit_regress.c tests/regress/bidi_start_fails.in tests/regress/bidi_start_fails.out \
+        tests/regress/capture_slots.in tests/regress/capture_slots.out \
+        tests/regress/half_closed.in tests/regress/half_closed.out; then
+    if build_test unit_regress; then collect "unit_regress:" "$B/unit_regress" tests/regress; else bad "build tests/unit_regress.c"; fi
+    cc=clang; have clang || cc=gcc
+    WIDE="-DWIDE_REPLIES -DGS_MAX_VALUE=256 -DGS_REPLY_MAX=32768 -DGS_OUT_BATCH=1024"
+    if $cc $WARN $SAN -DGS_NO_MAIN $WIDE -I. -o "$B/unit_regress_wide" tests/unit_regress.c grpcstream.c json.c; then
+        collect "unit_regress (wide replies):" "$B/unit_regress_wide" tests/regress
+    else
+        bad "build tests/unit_regress.c ($WIDE)"
+    fi
+fi
+if need tests/stack_frames.sh; then collect "stack frames:" sh tests/stack_frames.sh; fi
+if need tests/cross_arm.sh; then collect "cross arm:" sh tests/cross_arm.sh; fi
+
+# HPACK, protobuf and the HTTP/2 layer, byte by byte (they include grpcstream.c)
+for t in unit_hpack unit_proto unit_h2; do
+    if need tests/$t.c; then
+        cc=clang; have clang || cc=gcc
+        if $cc $WARN $SAN -I. -o "$B/$t" tests/$t.c json.c; then collect "$t:" "$B/$t"; else bad "build tests/$t.c"; fi
+    fi
+done
+PY3=/usr/bin/python3; [ -x "$PY3" ] || PY3=python3
+if need tests/hpack_diff.py tests/hpack_cli.c; then collect "hpack vs python3-hpack:" "$PY3" tests/hpack_diff.py; fi
+check "JSON-lines-only build (-DGS_MAX_CONNS=0)" gcc $WARN -O2 -DGS_MAX_CONNS=0 -o "$B/grpcstream-json" grpcstream.c json.c
+check "  ...serves the example session" run_case "$B/grpcstream-json" examples/session.jsonl examples/session.out
+
 if need tests/robust.py; then
     collect "robust:" python3 tests/robust.py ./grpcstream
     [ -n "$SANBIN" ] && collect "robust (asan):" python3 tests/robust.py "$SANBIN"
@@ -223,6 +260,22 @@ collect "iofault:" python3 tests/iofault.py ./grpcstream
 if need examples/counter.c examples/counter.in examples/counter.out; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
     check "example: output" run_case "$B/counter" examples/counter.in examples/counter.out
+fi
+
+# ------------------------------------------ gRPC over HTTP/2 (--listen)
+if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py tests/h2/h2spec.sh \
+        tests/h2/common.py tests/h2/fixed_memory.py proto/grpcstream.proto; then
+    collect "h2 grpcio:" "$PY3" tests/h2/interop_py.py --server ./grpcstream --build-dir "$B/h2"
+    [ -n "$SANBIN" ] && collect "h2 grpcio (asan):" "$PY3" tests/h2/interop_py.py --server "$SANBIN" --build-dir "$B/h2-asan"
+    if have node; then
+        collect "h2 grpc-js:" node tests/h2/interop_js.js --server ./grpcstream --build-dir "$B/h2"
+    else
+        skip "h2 grpc-js interop (node not installed)"
+    fi
+    collect "h2 nghttp:" "$PY3" tests/h2/nghttp_check.py --server ./grpcstream --build-dir "$B/h2"
+    collect "h2spec:" sh tests/h2/h2spec.sh --server ./grpcstream --build-dir "$B/h2"
+    [ -n "$SANBIN" ] && collect "h2spec (asan):" sh tests/h2/h2spec.sh --server "$SANBIN" --build-dir "$B/h2-asan"
+    collect "h2 fixed memory:" "$PY3" tests/h2/fixed_memory.py --server ./grpcstream --build-dir "$B/h2"
 fi
 
 # --------------------------------------------------- fixed memory

@@ -92,12 +92,16 @@ static emission *record(char what, const gs_stream *s, int by_request)
     return e;
 }
 
-static void test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
+static int refuse_msgs;                     /* test_emit_msg cannot carry them */
+
+static int test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request)
 {
-    emission *e = record('M', s, by_request);
+    emission *e;
     unsigned i;
     (void)n;
-    if (!e) return;
+    if (refuse_msgs) return GS_RESOURCE_EXHAUSTED;
+    e = record('M', s, by_request);
+    if (!e) return GS_OK;
     e->desc = m->desc;
     for (i = 0; i < m->desc->nfields; i++) {
         switch (m->desc->fields[i].type) {
@@ -110,6 +114,7 @@ static void test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_requ
         }
     }
     if (room_msgs_left > 0) room_msgs_left--;
+    return GS_OK;
 }
 
 #if HAVE_CLOSING
@@ -921,6 +926,18 @@ static void test_reply_too_long(void)
     check(nev == 2 && ev[0].what == 'M' && ev[0].len[0] == GS_MAX_OUT_VALUE &&
           is_end(1, s, 0, GS_RESOURCE_EXHAUSTED, why) && ev[1].count == 1 && !live(s),
           "server stream next() too long: its first message goes, then end RESOURCE_EXHAUSTED, by_request 0");
+
+    /* a front end that cannot carry a message at all (HTTP/2: a +json
+     * reply larger than its buffer): the call ends, count unchanged */
+    setup();
+    s = open_bidi("Test", "BigEcho", 0);
+    refuse_msgs = 1;
+    n = number_msg(10);
+    core_deliver(&node, s, &n);
+    refuse_msgs = 0;
+    check(nev == 1 && is_end(0, s, 1, GS_RESOURCE_EXHAUSTED, "reply larger than the node's buffers") &&
+          ev[0].count == 0 && !live(s),
+          "a message the front end refuses ends the call RESOURCE_EXHAUSTED, count unchanged");
 }
 
 int main(void)
