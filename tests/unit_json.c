@@ -798,7 +798,8 @@ static size_t utf8_encode(uint32_t cp, char *b)
 }
 
 /* Writes s with gs_json_put_str into a canary-guarded buffer; checks the
- * returned end and the 6n+2 bound. Returns the written length or -1. */
+ * returned end, the 6n+2 bound and that gs_json_str_size said the length
+ * exactly. Returns the written length or -1. */
 static char put_buf[6 * 4096 + 2 + CANARY];
 
 static long put_checked(const char *s, size_t n)
@@ -810,6 +811,7 @@ static long put_checked(const char *s, size_t n)
     end = gs_json_put_str(put_buf, s, n);
     if (end < put_buf || end > put_buf + 6 * n + 2) return -1;
     len = (size_t)(end - put_buf);
+    if (gs_json_str_size(s, n) != len) return -1;
     for (i = len; i < 6 * n + 2 + CANARY; i++)
         if ((unsigned char)put_buf[i] != 0xA5) return -1;
     return (long)len;
