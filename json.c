@@ -722,10 +722,11 @@ size_t gs_json_str_size(const char *str, size_t n)
             unsigned char c = *s++;
             size += c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ||
                     c == '\b' || c == '\f' ? 2 : 6;
-        } else {                    /* valid UTF-8: the lead byte says the length */
-            size_t len = *s < 0xE0 ? 2 : *s < 0xF0 ? 3 : 4;
-            s += len < (size_t)(end - s) ? len : (size_t)(end - s);
-            size += len == 4 ? 12 : 6;
+        } else {
+            size_t len;
+            uint32_t cp = decode_utf8(s, (size_t)(end - s), &len);
+            s += len;
+            size += cp >= 0x10000 ? 12 : 6;
         }
     }
     return size;
