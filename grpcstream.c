@@ -1099,7 +1099,8 @@ static size_t jl_reply_room(const gs_desc *d)
 
 /* Output stops at a full batch: beyond GS_OUT_BATCH the buffer keeps
  * GS_REPLY_MAX bytes, room for any one reply (gs_register sees to it). */
-/* Exactly the bytes jl_put_msg writes for m. */
+#if GS_MAX_CONNS > 0
+/* Exactly the bytes jl_put_msg writes for m (a +json reply's size). */
 static size_t jl_msg_size(const gs_msg *m)
 {
     size_t size = 2;
@@ -1116,6 +1117,7 @@ static size_t jl_msg_size(const gs_msg *m)
     }
     return size;
 }
+#endif
 
 static int jl_room(const gs_node *n) { return n->jl.out_len <= GS_OUT_BATCH ? ROOM_OK : ROOM_ALL; }
 
@@ -3413,6 +3415,17 @@ static void h2_goaway(gs_h2_conn *c, int code)
     c->state = H2_CLOSING;
 }
 
+/* The graceful GOAWAY, once there is room for it. */
+static void h2_send_goaway(gs_h2_conn *c)
+{
+    uint8_t *d;
+    if (c->goaway != 1 || h2_room(c) < 17) return;
+    d = h2_frame(c, 8, H2_GOAWAY, 0, 0);
+    h2_put32(d, c->last_sid);
+    h2_put32(d + 4, H2E_NO_ERROR);
+    c->goaway = 2;
+}
+
 static int h2_conn_index(const gs_node *n, const gs_h2_conn *c) { return (int)(c - n->conns); }
 
 /* The live stream (holding a slot) of connection c with id sid. */
@@ -3821,11 +3834,16 @@ static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int fin
     gs_h2_stream *h = &s->fe.h2;
     h->data_len += len;
     if (h->ended || h->reset || s->state == GS_CLOSING) return;     /* dropped */
+    if (h->content_length >= 0 && h->data_len > (uint64_t)h->content_length) {
+        h2_stream_error(n, &n->conns[h->conn], s, H2E_PROTOCOL);   /* RFC 9113 8.1.1 */
+        return;
+    }
     if (!h->rx_len && s->kind == GS_BIDI_STREAMING) {
         size_t used = h2_deliver(n, s, p, len);
         p += used;
         len -= used;
-    } else if (!h->rx_len && final && !h->started && len >= 5 && len - 5 == h2_u32((const uint8_t *)p + 1)) {
+    } else if (!h->rx_len && final && !h->started && len >= 5 && len - 5 == h2_u32((const uint8_t *)p + 1) &&
+               (h->content_length < 0 || (uint64_t)h->content_length == h->data_len)) {
         h2_run_request(n, s, p + 5, (uint32_t)(len - 5), (unsigned char)p[0]);
         return;
     }
@@ -3836,6 +3854,11 @@ static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int fin
     }
     memcpy(h2_rx(n, s) + h->rx_len, p, len);
     h->rx_len += (uint32_t)len;
+    if (s->kind != GS_BIDI_STREAMING && h->rx_len >= 5 &&
+        h2_u32((const uint8_t *)h2_rx(n, s) + 1) > GS_H2_BUF - 5) {        /* as h2_deliver */
+        core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "message larger than the node's buffers");
+        return;
+    }
     h2_rx_drain(n, s);
 }
 
@@ -4340,6 +4363,7 @@ size_t gs_conn_feed(gs_node *n, int ci, const char *in, size_t len)
 const char *gs_conn_output(gs_node *n, int ci, size_t *len)
 {
     gs_h2_conn *c = &n->conns[ci];
+    h2_send_goaway(c);
     h2_flush(n, c);
     h2_grant(n, c);
     *len = c->out_len;
@@ -4358,15 +4382,15 @@ int gs_conn_closing(const gs_node *n, int ci) { return n->conns[ci].state == H2_
 
 unsigned gs_conn_live(const gs_node *n, int ci) { return n->conns[ci].live; }
 
+
 void gs_conn_goaway(gs_node *n)
 {
     int i;
     for (i = 0; i < GS_MAX_CONNS; i++) {
         gs_h2_conn *c = &n->conns[i];
-        if (c->state != H2_OPEN && c->state != H2_PREFACE) continue;
-        h2_put32(h2_frame(c, 8, H2_GOAWAY, 0, 0), c->last_sid);
-        h2_put32((uint8_t *)c->out + c->out_len - 4, H2E_NO_ERROR);
-        c->goaway = 1;
+        if ((c->state != H2_OPEN && c->state != H2_PREFACE) || c->goaway) continue;
+        c->goaway = 1;              /* no new streams from now on */
+        h2_send_goaway(c);
     }
 }
 

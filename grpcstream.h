@@ -290,7 +290,8 @@ typedef struct gs_method {
  * (and nothing is kept) when GS_MAX_METHODS, GS_MAX_FIELDS, GS_MAX_CAPTURES
  * or GS_MAX_STRING_CAPTURES is too small for it, a name is longer than
  * GS_MAX_NAME (GS_JSON_KEY_MAX for field names), a handler its kind needs
- * is missing, or its worst reply needs more than GS_REPLY_MAX. */
+ * is missing, or its worst reply needs more than GS_REPLY_MAX (JSON) or,
+ * with HTTP/2, GS_H2_BUF - 5 bytes (protobuf). */
 int gs_register(gs_node *node, const gs_method *m);
 
 /* gs_stream_state returns the GS_STREAM_STATE bytes (aligned for 64-bit
@@ -697,7 +698,8 @@ typedef struct {                    /* one HTTP/2 connection */
     uint8_t ftype, fflags, fpadded;
     uint8_t hb_end_stream;          /* the header block's HEADERS had END_STREAM */
     uint8_t got_settings;           /* the client's first SETTINGS came */
-    uint8_t goaway;                 /* shutting down: no new streams */
+    uint8_t goaway;                 /* shutting down: no new streams
+                                       (1: GOAWAY owed, 2: written) */
     uint32_t fsid, flen, fpos, fpad;    /* the frame being read */
     uint32_t preface;               /* preface bytes matched */
     uint32_t hb_sid;                /* the header block's stream (CONTINUATION) */

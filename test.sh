@@ -193,7 +193,7 @@ if need tests/unit_regress.c tests/regress/bidi_start_fails.in tests/regress/bid
         tests/regress/half_closed.in tests/regress/half_closed.out; then
     if build_test unit_regress; then collect "unit_regress:" "$B/unit_regress" tests/regress; else bad "build tests/unit_regress.c"; fi
     cc=clang; have clang || cc=gcc
-    WIDE="-DWIDE_REPLIES -DGS_MAX_VALUE=256 -DGS_REPLY_MAX=32768 -DGS_OUT_BATCH=1024"
+    WIDE="-DWIDE_REPLIES -DGS_MAX_VALUE=256 -DGS_REPLY_MAX=32768 -DGS_H2_BUF=4096 -DGS_OUT_BATCH=1024"
     if $cc $WARN $SAN -DGS_NO_MAIN $WIDE -I. -o "$B/unit_regress_wide" tests/unit_regress.c grpcstream.c json.c; then
         collect "unit_regress (wide replies):" "$B/unit_regress_wide" tests/regress
     else
