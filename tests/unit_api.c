@@ -4,7 +4,8 @@
  *     cc -std=c99 -DGS_NO_MAIN -I. tests/unit_api.c grpcstream.c json.c -o unit_api
  *     ./unit_api
  *
- * gs_output_done(node, n) with n larger than what is pending must not
+ * Diagnostics go to the sink of the node that read the line (issue 7,
+ * item 6). gs_output_done(node, n) with n larger than what is pending must not
  * underflow: n is clamped to what is pending (issue 7, item 7). Each such
  * scenario runs in a child process, so a crash (ASan's negative-size-param
  * in memmove, a SIGSEGV without sanitizers) is one FAIL line naming the
@@ -198,8 +199,47 @@ static void isolated(const char *name, void (*fn)(void))
     }
 }
 
+/* Diagnostics belong to a node (issue 7, item 6): two nodes, two sinks,
+ * each hears only of its own bad lines. */
+static gs_node other;
+static char heard[2][256];
+
+static void sink(gs_node *n, const char *what)
+{
+    char *h = heard[n == &other];
+    if (strlen(h) + strlen(what) + 2 < sizeof heard[0]) {
+        strcat(h, what);
+        strcat(h, ";");
+    }
+}
+
+static void test_diagnostic_per_node(void)
+{
+    static const char no_src[] = "{\"dest\":\"n1\",\"body\":{\"type\":\"init\",\"msg_id\":1}}\n";
+    static const char not_object[] = "[1]\n";
+    size_t n;
+    gs_init(&node);
+    gs_init(&other);
+    gs_set_diagnostic(&node, sink);
+    gs_set_diagnostic(&other, sink);
+    gs_feed(&node, no_src, strlen(no_src));
+    gs_feed(&other, not_object, strlen(not_object));
+    gs_feed(&other, not_object, strlen(not_object));
+    check(strcmp(heard[0], "src missing, not a string or too long;") == 0,
+          "diagnostics per node: the first node's sink hears its line only", "heard \"%s\"", heard[0]);
+    check(strcmp(heard[1], "line is not a JSON object;line is not a JSON object;") == 0,
+          "diagnostics per node: the second node's sink hears its two lines only", "heard \"%s\"", heard[1]);
+    gs_set_diagnostic(&other, NULL);
+    gs_feed(&other, not_object, strlen(not_object));
+    check(strlen(heard[1]) == 2 * strlen("line is not a JSON object;"),
+          "diagnostics per node: a NULL sink drops them", "heard \"%s\"", heard[1]);
+    gs_output(&node, &n);
+    check(n == 0, "diagnostics per node: no reply is written for them", "%zu bytes pending", n);
+}
+
 int main(void)
 {
+    test_diagnostic_per_node();
     test_partial_drain();
     isolated("gs_output_done(pending + 100) after a reply", overshoot_after_reply);
     isolated("gs_output_done(5) with nothing pending", overshoot_when_empty);
