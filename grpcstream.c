@@ -3347,6 +3347,19 @@ enum { RD_HEAD, RD_BODY };
 #define H2_RESERVE (3 * (size_t)GS_MAX_WHY + 1024)
 #define H2_MAX_CONCURRENT (GS_MAX_STREAMS < 100 ? GS_MAX_STREAMS : 100)
 
+/* Abuse limits (each ends the connection ENHANCE_YOUR_CALM): client
+ * resets of streams (CVE-2023-44487) beyond a burst of RESET_BURST, the
+ * budget refilling RESET_PER_S a second; a header block of more than
+ * BLOCK_FRAMES CONTINUATIONs or BLOCK_BYTES compressed bytes
+ * (CVE-2024-27316); a header list of more than twice our limit (an HPACK
+ * bomb; up to twice, the stream gets HTTP 431); ANSWERED_MAX PINGs and
+ * SETTINGS answered while the client reads none of the answers. */
+#define RESET_BURST 1000
+#define RESET_PER_S 100
+#define BLOCK_FRAMES 64
+#define BLOCK_BYTES (4 * (uint32_t)GS_H2_HEADER_LIST)
+#define ANSWERED_MAX 10000
+
 typedef char h2_out_fits[GS_H2_OUT >= 2 * H2_RESERVE ? 1 : -1];
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -3413,6 +3426,7 @@ static void h2_goaway(gs_h2_conn *c, int code)
     h2_put32(d, c->last_sid);
     h2_put32(d + 4, (uint32_t)code);
     c->state = H2_CLOSING;
+    c->closing_ms = 0;              /* set by h2_tick: the node's clock */
 }
 
 /* The graceful GOAWAY, once there is room for it. */
@@ -3979,6 +3993,14 @@ static int h2_frame_check(gs_h2_conn *c)
     case H2_GOAWAY: if (c->flen < 8) return H2E_FRAME_SIZE; break;
     case H2_CONTINUATION: if (!c->hb_sid) return H2E_PROTOCOL; break;
     }
+    if (c->ftype == H2_HEADERS || c->ftype == H2_CONTINUATION) {
+        if (c->ftype == H2_HEADERS) c->block_frames = c->block_bytes = 0;
+        c->block_bytes += c->flen;
+        if (++c->block_frames > BLOCK_FRAMES + 1 || c->block_bytes > BLOCK_BYTES) return H2E_ENHANCE_YOUR_CALM;
+    }
+    if ((c->ftype == H2_PING || c->ftype == H2_SETTINGS) && !(c->fflags & H2F_ACK) &&
+        ++c->answered > ANSWERED_MAX)
+        return H2E_ENHANCE_YOUR_CALM;
     return 0;
 }
 
@@ -4048,6 +4070,7 @@ static int h2_block_bytes(gs_h2_conn *c, const uint8_t *p, size_t len)
         int r = hp_decode(&c->hpack, &p, end);
         if (r == HP_MORE) return 0;
         if (r < 0) return H2E_COMPRESSION;
+        if (c->hpack.list_size > 2 * (uint64_t)GS_H2_HEADER_LIST) return H2E_ENHANCE_YOUR_CALM;
         h2_on_field(c);
     }
 }
@@ -4078,6 +4101,19 @@ static int h2_settings_one(gs_node *n, gs_h2_conn *c, const uint8_t *f)
     return 0;
 }
 
+/* One more client reset within the budget? (See RESET_BURST.) */
+static int h2_reset_allowed(const gs_node *n, gs_h2_conn *c)
+{
+    uint64_t refill = (n->now_ms - c->resets_ms) * RESET_PER_S / 1000;
+    if (refill) {
+        c->resets = refill > RESET_BURST - c->resets ? RESET_BURST : c->resets + (uint32_t)refill;
+        c->resets_ms = n->now_ms;
+    }
+    if (!c->resets) return 0;
+    c->resets--;
+    return 1;
+}
+
 /* A small frame's fields, complete in c->ctl. */
 static int h2_control(gs_node *n, gs_h2_conn *c)
 {
@@ -4095,6 +4131,7 @@ static int h2_control(gs_node *n, gs_h2_conn *c)
         return 0;
     case H2_RST_STREAM:
         if (!s && c->fsid > c->last_sid) return H2E_PROTOCOL;      /* idle */
+        if (!h2_reset_allowed(n, c)) return H2E_ENHANCE_YOUR_CALM;
         if (s) {
             s->fe.h2.reset = 1;
             if (s->state == GS_CLOSING) h2_release(n, c, s);
@@ -4249,6 +4286,8 @@ static int h2_payload(gs_node *n, gs_h2_conn *c, const uint8_t **p, const uint8_
     }
     if (!err && c->fpos == c->flen) {
         c->rd = RD_HEAD;
+        c->frame_ms = n->now_ms;    /* the peer is alive */
+        c->ping_ms = 0;
         err = h2_frame_end(n, c);
     }
     return err;
@@ -4336,7 +4375,8 @@ int gs_conn_open(gs_node *n)
         c->peer_max_frame = H2_FRAME;
         c->send_window = H2_DEFAULT_WINDOW;
         c->recv_window = H2_DEFAULT_WINDOW;
-        c->last_ms = n->now_ms;
+        c->frame_ms = c->resets_ms = n->now_ms;
+        c->resets = RESET_BURST;
         c->out_len = 0;
         hp_dec_init(&c->hpack);
         h2_send_settings(c);
@@ -4355,7 +4395,6 @@ size_t gs_conn_feed(gs_node *n, int ci, const char *in, size_t len)
         if (err) h2_goaway(c, err);
     }
     if (c->state == H2_CLOSING) p = end;    /* nothing more is read */
-    if (p != (const uint8_t *)in) c->last_ms = n->now_ms;
     h2_grant(n, c);
     return (size_t)(p - (const uint8_t *)in);
 }
@@ -4376,9 +4415,54 @@ void gs_conn_output_done(gs_node *n, int ci, size_t len)
     if (len > c->out_len) len = c->out_len;
     memmove(c->out, c->out + len, c->out_len - len);
     c->out_len -= len;
+    if (!c->out_len) c->answered = 0;   /* the client reads what it asks for */
 }
 
-int gs_conn_closing(const gs_node *n, int ci) { return n->conns[ci].state == H2_CLOSING; }
+int gs_conn_closing(const gs_node *n, int ci)
+{
+    const gs_h2_conn *c = &n->conns[ci];
+    return c->state == H2_CLOSING &&
+           (!c->out_len || (c->closing_ms && n->now_ms - c->closing_ms >= GS_H2_IDLE_MS));
+}
+
+/* Idle and dead connections (GS_H2_IDLE_MS): a connection that sends no
+ * frame for that long is closed if it has no call; with calls it gets a
+ * PING first, and is closed if nothing comes back in as long again. One
+ * that is closing but whose peer reads nothing is given up after as long. */
+static void h2_tick(gs_node *n)
+{
+    int i;
+    for (i = 0; i < GS_MAX_CONNS; i++) {
+        gs_h2_conn *c = &n->conns[i];
+        if (c->state == H2_FREE) continue;
+        if (c->state == H2_CLOSING) {
+            if (!c->closing_ms) c->closing_ms = n->now_ms ? n->now_ms : 1;
+            continue;
+        }
+        if (n->now_ms - c->frame_ms < GS_H2_IDLE_MS) continue;
+        if (c->live && !c->ping_ms && h2_room(c) >= 17) {
+            memcpy(h2_frame(c, 8, H2_PING, 0, 0), "gs-alive", 8);
+            c->ping_ms = n->now_ms;
+        } else if (!c->live || n->now_ms - c->ping_ms >= GS_H2_IDLE_MS) {
+            h2_goaway(c, H2E_NO_ERROR);
+        }
+    }
+}
+
+/* When h2_tick has something to do next (0: nothing). */
+static uint64_t h2_next_check(const gs_node *n)
+{
+    uint64_t first = 0, t;
+    int i;
+    for (i = 0; i < GS_MAX_CONNS; i++) {
+        const gs_h2_conn *c = &n->conns[i];
+        if (c->state == H2_FREE) continue;
+        if (c->state == H2_CLOSING) t = c->closing_ms ? c->closing_ms + GS_H2_IDLE_MS : n->now_ms;
+        else t = (c->ping_ms ? c->ping_ms : c->frame_ms) + GS_H2_IDLE_MS;
+        if (!first || t < first) first = t;
+    }
+    return first;
+}
 
 unsigned gs_conn_live(const gs_node *n, int ci) { return n->conns[ci].live; }
 
@@ -4584,11 +4668,18 @@ void gs_tick(gs_node *n, uint64_t now_ms)
     }
 #endif
     core_expire(n);
+#if GS_MAX_CONNS > 0
+    h2_tick(n);
+#endif
 }
 
 int64_t gs_timeout(const gs_node *n)
 {
     uint64_t first = core_next_deadline(n);
+#if GS_MAX_CONNS > 0
+    uint64_t check = h2_next_check(n);
+    if (check && (!first || check < first)) first = check;
+#endif
 #ifndef GS_NO_FILE_LOG
     if (n->log.fd >= 0 && has_waiting_follower(n)) {
         uint64_t check = n->log.checked_ms + FILE_CHECK_MS;
@@ -4838,7 +4929,8 @@ static void accept_all(int lfd)
 }
 
 /* Writes what connection ci has; drops it on a write error, and once it
- * has ended and said all. Returns the bytes still pending. */
+ * has ended (and said all, or its peer stopped reading). Returns the bytes
+ * still pending. */
 static size_t conn_flush(int ci)
 {
     size_t len;
@@ -4846,13 +4938,16 @@ static size_t conn_flush(int ci)
     while (len) {
         ssize_t w = write(io[ci].fd, out, len);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) return len;
+        if (w < 0 && errno == EAGAIN) break;
         if (w < 0) { conn_drop(ci); return 0; }
         gs_conn_output_done(&node, ci, (size_t)w);
         out = gs_conn_output(&node, ci, &len);
     }
-    if (gs_conn_closing(&node, ci)) conn_drop(ci);
-    return 0;
+    if (gs_conn_closing(&node, ci)) {
+        conn_drop(ci);
+        return 0;
+    }
+    return len;
 }
 
 static void conn_read(int ci)
@@ -4947,6 +5042,7 @@ static int run_listen(const char *spec)
         timeout = busy ? 0 : next < 0 ? -1 : next > INT_MAX ? INT_MAX : (int)next;
         if (stop_at && (timeout < 0 || timeout > 100)) timeout = 100;
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) return 1;
+        gs_tick(&node, monotonic_ms());     /* new connections start on the clock */
         for (i = 0; i < nfds; i++) {
             if (!fds[i].revents) continue;
             if (map[i] < 0) accept_all(lfd);

@@ -144,6 +144,11 @@
 #ifndef GS_H2_HEADER_LIST   /* SETTINGS_MAX_HEADER_LIST_SIZE we advertise */
 #define GS_H2_HEADER_LIST 16384
 #endif
+#ifndef GS_H2_IDLE_MS       /* a connection that sends no frame this long is
+                               closed (with calls open: after an unanswered
+                               PING, twice this long) */
+#define GS_H2_IDLE_MS 30000
+#endif
 #if GS_MAX_CONNS < 0 || GS_MAX_CONNS > 255
 #error "GS_MAX_CONNS must be 0..255 (0: no HTTP/2)"
 #endif
@@ -387,7 +392,8 @@ int gs_output_full(const gs_node *node);
  * socket). */
 int gs_conn_open(gs_node *node);
 
-/* gs_conn_feed reads bytes the peer sent on connection `conn`. It returns
+/* gs_conn_feed reads bytes the peer sent on connection `conn` (call
+ * gs_tick first: the connection's timers run on the node's clock). It returns
  * how many it consumed: fewer than n while the connection's output needs
  * draining (call gs_conn_output, write, gs_conn_output_done, then feed
  * the rest). Bytes may be split anywhere. */
@@ -403,8 +409,10 @@ const char *gs_conn_output(gs_node *node, int conn, size_t *n);
  * than what is pending counts as all of it). */
 void gs_conn_output_done(gs_node *node, int conn, size_t n);
 
-/* gs_conn_closing says the connection has ended (GOAWAY written): close
- * the socket once its output is written, then call gs_conn_close. */
+/* gs_conn_closing says the connection has ended (a GOAWAY for an error,
+ * an idle timeout, or the end of a shutdown) and its output is written
+ * (or the peer has read none of it for GS_H2_IDLE_MS): close the socket
+ * now, then call gs_conn_close. */
 int gs_conn_closing(const gs_node *node, int conn);
 
 /* gs_conn_close frees the slot: the peer is gone or the connection ended.
@@ -708,7 +716,14 @@ typedef struct {                    /* one HTTP/2 connection */
     int64_t send_window;            /* the peer's connection window */
     int64_t recv_window;            /* what the peer may still send */
     uint16_t live;                  /* its streams holding a slot */
-    uint64_t last_ms;               /* when it last made progress */
+    uint64_t frame_ms;              /* when its last frame came (or it opened) */
+    uint64_t ping_ms;               /* when an idle check PING went; 0: none */
+    uint64_t closing_ms;            /* when it began to close */
+    uint32_t resets;                /* the client's RST_STREAM budget */
+    uint64_t resets_ms;             /* when the budget was last refilled */
+    uint32_t block_frames, block_bytes; /* the header block being read */
+    uint32_t answered;              /* PING and SETTINGS answered while the
+                                       output was never empty */
     gs_h2_req req;
     gs_hpack_dec hpack;
     size_t out_len;
