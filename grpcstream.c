@@ -3353,7 +3353,7 @@ enum { RD_HEAD, RD_BODY };
  * BLOCK_FRAMES CONTINUATIONs or BLOCK_BYTES compressed bytes
  * (CVE-2024-27316); a header list of more than twice our limit (an HPACK
  * bomb; up to twice, the stream gets HTTP 431); ANSWERED_MAX PINGs and
- * SETTINGS answered while the client reads none of the answers. */
+ * SETTINGS in a row with no request (HEADERS or DATA) among them. */
 #define RESET_BURST 1000
 #define RESET_PER_S 100
 #define BLOCK_FRAMES 64
@@ -3998,8 +3998,9 @@ static int h2_frame_check(gs_h2_conn *c)
         c->block_bytes += c->flen;
         if (++c->block_frames > BLOCK_FRAMES + 1 || c->block_bytes > BLOCK_BYTES) return H2E_ENHANCE_YOUR_CALM;
     }
-    if ((c->ftype == H2_PING || c->ftype == H2_SETTINGS) && !(c->fflags & H2F_ACK) &&
-        ++c->answered > ANSWERED_MAX)
+    if (c->ftype == H2_HEADERS || c->ftype == H2_DATA) c->answered = 0;
+    else if ((c->ftype == H2_PING || c->ftype == H2_SETTINGS) && !(c->fflags & H2F_ACK) &&
+             ++c->answered > ANSWERED_MAX)
         return H2E_ENHANCE_YOUR_CALM;
     return 0;
 }
@@ -4345,10 +4346,15 @@ static void h2_grant(gs_node *n, gs_h2_conn *c)
     for (i = 0; c->live && i < GS_MAX_STREAMS; i++) {
         gs_h2_stream *h = &n->streams[i].fe.h2;
         int64_t target;
+        size_t held, room;
         if (n->streams[i].state == GS_FREE || n->streams[i].front != FE_H2 || h->conn != ci ||
-            h->peer_ended || h->reset)
+            h->peer_ended || h->reset || h->ended)
             continue;
-        target = GS_H2_BUF - h->rx_len < H2_STREAM_WINDOW ? GS_H2_BUF - h->rx_len : H2_STREAM_WINDOW;
+        /* what it holds, and what a DATA frame being read still brings */
+        held = h->rx_len;
+        if (c->rd == RD_BODY && c->ftype == H2_DATA && c->fsid == h->sid) held += c->flen - c->fpos;
+        room = held < GS_H2_BUF ? GS_H2_BUF - held : 0;
+        target = (int64_t)(room < H2_STREAM_WINDOW ? room : H2_STREAM_WINDOW);
         if (h->recv_window < target / 2 && h2_room(c) >= 13) {
             h2_send_u32(c, H2_WINDOW_UPDATE, h->sid, (uint32_t)(target - h->recv_window));
             h->recv_window = target;
@@ -4394,7 +4400,6 @@ size_t gs_conn_feed(gs_node *n, int ci, const char *in, size_t len)
         int err = h2_read(n, c, &p, end);
         if (err) h2_goaway(c, err);
     }
-    if (c->state == H2_CLOSING) p = end;    /* nothing more is read */
     h2_grant(n, c);
     return (size_t)(p - (const uint8_t *)in);
 }
@@ -4415,7 +4420,6 @@ void gs_conn_output_done(gs_node *n, int ci, size_t len)
     if (len > c->out_len) len = c->out_len;
     memmove(c->out, c->out + len, c->out_len - len);
     c->out_len -= len;
-    if (!c->out_len) c->answered = 0;   /* the client reads what it asks for */
 }
 
 int gs_conn_closing(const gs_node *n, int ci)
@@ -4966,14 +4970,19 @@ static void conn_read(int ci)
 static int serve_once(int *wants_out)
 {
     int ci, busy = 0;
+    int fed[GS_MAX_CONNS];
     for (ci = 0; ci < GS_MAX_CONNS; ci++) {
-        if (io[ci].fd < 0 || io[ci].off == io[ci].len) continue;
-        io[ci].off += gs_conn_feed(&node, ci, io[ci].in + io[ci].off, io[ci].len - io[ci].off);
+        size_t used = 0;
+        if (io[ci].fd >= 0 && io[ci].off < io[ci].len)
+            used = gs_conn_feed(&node, ci, io[ci].in + io[ci].off, io[ci].len - io[ci].off);
+        io[ci].off += used;
+        fed[ci] = used > 0;
     }
     busy = gs_pump(&node);
     for (ci = 0; ci < GS_MAX_CONNS; ci++) {
         wants_out[ci] = io[ci].fd >= 0 && conn_flush(ci) > 0;
-        if (io[ci].fd >= 0 && io[ci].off < io[ci].len && !wants_out[ci]) busy = 1;
+        /* input it could not take waits for output room (or its end) */
+        if (io[ci].fd >= 0 && io[ci].off < io[ci].len && fed[ci]) busy = 1;
     }
     return busy || gs_runnable(&node);     /* writing may have freed room */
 }
@@ -5043,13 +5052,11 @@ static int run_listen(const char *spec)
         if (stop_at && (timeout < 0 || timeout > 100)) timeout = 100;
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) return 1;
         gs_tick(&node, monotonic_ms());     /* new connections start on the clock */
-        for (i = 0; i < nfds; i++) {
-            if (!fds[i].revents) continue;
-            if (map[i] < 0) accept_all(lfd);
-            else if (io[map[i]].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                     io[map[i]].off == io[map[i]].len)
+        for (i = 0; i < nfds; i++)      /* connections first: a slot a peer */
+            if (map[i] >= 0 && fds[i].revents && io[map[i]].fd >= 0 &&   /* just freed is free */
+                (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && io[map[i]].off == io[map[i]].len)
                 conn_read(map[i]);
-        }
+        if (lfd >= 0 && nfds && map[0] < 0 && fds[0].revents) accept_all(lfd);
     }
 }
 #endif

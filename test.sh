@@ -264,7 +264,8 @@ fi
 
 # ------------------------------------------ gRPC over HTTP/2 (--listen)
 if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py tests/h2/h2spec.sh \
-        tests/h2/common.py tests/h2/fixed_memory.py proto/grpcstream.proto; then
+        tests/h2/common.py tests/h2/fixed_memory.py proto/grpcstream.proto \
+        tests/h2/abuse.py tests/h2/faults.py tests/h2/rawh2.py tests/h2/sockfault.c; then
     collect "h2 grpcio:" "$PY3" tests/h2/interop_py.py --server ./grpcstream --build-dir "$B/h2"
     [ -n "$SANBIN" ] && collect "h2 grpcio (asan):" "$PY3" tests/h2/interop_py.py --server "$SANBIN" --build-dir "$B/h2-asan"
     if have node; then
@@ -276,6 +277,10 @@ if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py t
     collect "h2spec:" sh tests/h2/h2spec.sh --server ./grpcstream --build-dir "$B/h2"
     [ -n "$SANBIN" ] && collect "h2spec (asan):" sh tests/h2/h2spec.sh --server "$SANBIN" --build-dir "$B/h2-asan"
     collect "h2 fixed memory:" "$PY3" tests/h2/fixed_memory.py --server ./grpcstream --build-dir "$B/h2"
+    collect "h2 abuse:" "$PY3" tests/h2/abuse.py --server ./grpcstream --build-dir "$B/h2-abuse"
+    [ -n "$SANBIN" ] && collect "h2 abuse (asan):" "$PY3" tests/h2/abuse.py --server "$SANBIN" --rss-limit-kib 0 --build-dir "$B/h2-abuse-asan"
+    collect "h2 faults:" "$PY3" tests/h2/faults.py --server ./grpcstream --build-dir "$B/h2-faults"
+    [ -n "$SANBIN" ] && collect "h2 faults (asan):" "$PY3" tests/h2/faults.py --server "$SANBIN" --build-dir "$B/h2-faults-asan"
 fi
 
 # --------------------------------------------------- fixed memory
