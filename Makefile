@@ -30,3 +30,8 @@ clean:
 	rm -rf grpcstream build bench/build
 
 .PHONY: all test bench soak fuzz install clean
+
+soak-h2: all
+	sh bench/soak-h2.sh
+
+.PHONY: soak-h2

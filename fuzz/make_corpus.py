@@ -7,6 +7,7 @@ Seed layouts (see each target's header comment):
   fuzz_scanner  byte 0 chunk seed, byte 1 want policy, then JSON lines
   fuzz_writer   the raw byte string to write
   fuzz_node     byte 0 chunk/clock seed (0: fed whole), then JSON lines
+  fuzz_proto, fuzz_hpack, fuzz_hpack_diff, fuzz_h2: see make_corpus_wire.py
 """
 import glob
 import hashlib
@@ -115,6 +116,8 @@ def main():
                     if b not in seen and len(seen) < 60:
                         seen.add(b)
                         write("fuzz_writer", b)
+    import make_corpus_wire     # the wire-format targets (HPACK, HTTP/2, protobuf)
+    make_corpus_wire.build()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 # fuzz/run.sh - libFuzzer targets for grpcstream (clang with libclang-rt).
 #
 #   sh fuzz/run.sh build            build every target into build/fuzz/
+#                                   (targets: TARGETS below; each one's
+#                                   input layout is in its header comment)
 #   sh fuzz/run.sh run [S] [T...]   build, replay fuzz/regressions/, then fuzz
 #                                   each target (all, or the T named) for S
 #                                   seconds (default 60) on a temporary copy
@@ -18,36 +20,46 @@
 #
 # Environment: CLANG (default clang), FUZZ_JOBS (targets run at once,
 # default 2), FUZZ_EMPTY_SECONDS (default 5; 0 leaves the empty-corpus runs
-# out of `run`), FUZZ_KEEP=1 keeps the temporary corpus and logs.
+# out of `run`), FUZZ_KEEP=1 keeps the temporary corpus and logs, FUZZ_OUT
+# (default build/fuzz) where the binaries, logs and findings go.
 # Findings (crash-*, leak-*, timeout-*, oom-*) are left in
-# build/fuzz/findings/TARGET/, named corpus-crash-... or empty-crash-...
+# $FUZZ_OUT/findings/TARGET/, named corpus-crash-... or empty-crash-...
 set -eu
 
 cd "$(dirname "$0")/.."
 CLANG=${CLANG:-clang}
-OUT=build/fuzz
+OUT=${FUZZ_OUT:-build/fuzz}
 FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DGS_NO_MAIN -I."
-TARGETS="fuzz_scanner fuzz_writer fuzz_node fuzz_node_small"
+TARGETS="fuzz_scanner fuzz_writer fuzz_node fuzz_node_small fuzz_hpack fuzz_hpack_diff fuzz_proto \
+fuzz_h2 fuzz_h2_small"
 # fuzz_node_small: the node with tiny limits, so slot exhaustion, oversized
 # values, depth, ring wrap-around, slices and output batches happen within
 # a few hundred bytes of input.
 SMALL="-DGS_MAX_STREAMS=4 -DGS_MAX_ID=8 -DGS_MAX_VALUE=64 -DGS_MAX_DEPTH=6 \
 -DGS_LOG_RING=256 -DGS_SLICE=3 -DGS_OUT_BATCH=256"
+# fuzz_h2_small: HTTP/2 with few slots, small buffers and two connections,
+# so refused streams, RESOURCE_EXHAUSTED and full output happen early.
+H2_SMALL="-DGS_MAX_STREAMS=4 -DGS_MAX_VALUE=64 -DGS_H2_OUT=16384 -DGS_MAX_CONNS=2"
 
 build() {
     mkdir -p "$OUT"
     for t in $TARGETS; do
+        # the wire-format targets include grpcstream.c (its static functions)
+        lib="grpcstream.c json.c"
         case $t in
         fuzz_node_small) src=fuzz/fuzz_node.c; extra=$SMALL ;;
+        fuzz_h2_small) src=fuzz/fuzz_h2.c; extra=$H2_SMALL; lib=json.c ;;
+        fuzz_proto) src=fuzz/$t.c; extra=-DGS_MAX_VALUE=256; lib=json.c ;;
+        fuzz_hpack*|fuzz_h2) src=fuzz/$t.c; extra=; lib=json.c ;;
         *) src=fuzz/$t.c; extra= ;;
         esac
         # shellcheck disable=SC2086
-        $CLANG $FLAGS $extra -o "$OUT/$t" "$src" grpcstream.c json.c
+        $CLANG $FLAGS $extra -o "$OUT/$t" "$src" $lib
     done
 }
 
 corpus_of() {
-    case $1 in fuzz_node_small) echo fuzz/corpus/fuzz_node ;; *) echo "fuzz/corpus/$1" ;; esac
+    echo "fuzz/corpus/${1%_small}"
 }
 
 # Replays every file in fuzz/regressions/<target>/ (no fuzzing).
@@ -74,9 +86,8 @@ run_one() {
     mkdir -p "$tmp/$job-$t" "$OUT/findings/$t"
     [ "$job" = empty ] || cp -R "$(corpus_of "$t")/." "$tmp/$job-$t/"
     dict=
-    [ -f "fuzz/$t.dict" ] && dict="-dict=fuzz/$t.dict"
-    case $t in fuzz_node*) [ -f fuzz/fuzz_node.dict ] && dict=-dict=fuzz/fuzz_node.dict ;; esac
-    case $t in fuzz_node) maxlen=-max_len=16384 ;; *) maxlen=-max_len=4096 ;; esac
+    [ -f "fuzz/${t%_small}.dict" ] && dict="-dict=fuzz/${t%_small}.dict"
+    case $t in fuzz_node|fuzz_h2*) maxlen=-max_len=16384 ;; *) maxlen=-max_len=4096 ;; esac
     # shellcheck disable=SC2086
     "$OUT/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 $maxlen $dict \
         -print_final_stats=1 -artifact_prefix="$OUT/findings/$t/$job-" "$tmp/$job-$t" \
