@@ -825,8 +825,9 @@ static void file_restart(gs_log *l)
     l->win_len = 0;
 }
 
-/* tail -F: a new file at the path, or a shorter one, is read anew. */
-static void file_check(gs_node *n)
+/* tail -F: a new file at the path, or a shorter one, is read anew; new
+ * lines are counted up to `limit` bytes (0: the end of the file). */
+static void file_check(gs_node *n, uint64_t limit)
 {
     gs_log *l = &n->log;
     struct stat st;
@@ -843,7 +844,7 @@ static void file_check(gs_node *n)
         file_restart(l);
     }
     l->win_len = 0;             /* the file may have changed under the window */
-    file_scan(n, 0);
+    file_scan(n, limit);
 }
 
 int gs_log_open(gs_node *n, const char *path)
@@ -894,8 +895,7 @@ static uint64_t file_append(gs_node *n, gs_str level, gs_str msg)
     if (write(fd, l->win, (size_t)(d - l->win)) != d - l->win) { close(fd); return 0; }
     end = lseek(fd, 0, SEEK_CUR);
     close(fd);
-    file_check(n);
-    file_scan(n, (uint64_t)end);
+    file_check(n, (uint64_t)end);  /* our line is the last counted: its seq */
     return l->entries;
 }
 
@@ -982,10 +982,13 @@ typedef struct {
 
 typedef char watch_state_fits[sizeof(watch_state) <= GS_STREAM_STATE ? 1 : -1];
 
+static void watch_refresh(gs_node *n);
+
 static int watch_start(gs_node *n, gs_stream *s, const gs_msg *req, const char **why)
 {
     watch_state *w = gs_stream_state(s);
     (void)why;
+    watch_refresh(n);           /* a plain watch sees what others just wrote */
     log_start(&n->log, &w->cur);
     w->limit = req->v[1].u;
     w->filter_len = req->v[0].s.n;
@@ -1017,6 +1020,21 @@ static const gs_method watch_logs = {
     "LogWatcher", "WatchLogs", GS_SERVER_STREAMING, &watch_request, &log_entry,
     NULL, watch_start, watch_next, NULL, NULL
 };
+
+/* A file log others write to: reads what they added (followers hear of
+ * it). Called as a watch starts and, every FILE_CHECK_MS, from gs_tick. */
+static void watch_refresh(gs_node *n)
+{
+#ifndef GS_NO_FILE_LOG
+    uint64_t entries = n->log.entries, gen = n->log.gen;
+    if (n->log.fd < 0) return;
+    n->log.checked_ms = n->now_ms;
+    file_check(n, 0);
+    if (n->log.entries != entries || n->log.gen != gen) gs_wake(n, &watch_logs);
+#else
+    (void)n;
+#endif
+}
 
 static int append(gs_node *n, const gs_msg *req, gs_msg *resp, const char **why)
 {
@@ -4664,12 +4682,7 @@ void gs_tick(gs_node *n, uint64_t now_ms)
 {
     n->now_ms = now_ms;
 #ifndef GS_NO_FILE_LOG
-    if (n->log.fd >= 0 && now_ms - n->log.checked_ms >= FILE_CHECK_MS) {
-        uint64_t entries = n->log.entries, gen = n->log.gen;
-        n->log.checked_ms = now_ms;
-        file_check(n);
-        if (n->log.entries != entries || n->log.gen != gen) gs_wake(n, &watch_logs);
-    }
+    if (n->log.fd >= 0 && now_ms - n->log.checked_ms >= FILE_CHECK_MS) watch_refresh(n);
 #endif
     core_expire(n);
 #if GS_MAX_CONNS > 0

@@ -279,6 +279,9 @@ if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py t
     collect "h2 fixed memory:" "$PY3" tests/h2/fixed_memory.py --server ./grpcstream --build-dir "$B/h2"
     collect "h2 abuse:" "$PY3" tests/h2/abuse.py --server ./grpcstream --build-dir "$B/h2-abuse"
     [ -n "$SANBIN" ] && collect "h2 abuse (asan):" "$PY3" tests/h2/abuse.py --server "$SANBIN" --rss-limit-kib 0 --build-dir "$B/h2-abuse-asan"
+    if need tests/h2/nginx_proxy.py tests/h2/nginx.conf.in; then
+        collect "h2 nginx proxy:" "$PY3" tests/h2/nginx_proxy.py --server ./grpcstream --build-dir "$B/h2"
+    fi
     collect "h2 faults:" "$PY3" tests/h2/faults.py --server ./grpcstream --build-dir "$B/h2-faults"
     [ -n "$SANBIN" ] && collect "h2 faults (asan):" "$PY3" tests/h2/faults.py --server "$SANBIN" --build-dir "$B/h2-faults-asan"
 fi
