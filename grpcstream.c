@@ -4934,7 +4934,10 @@ static void accept_all(int lfd)
         int one = 1, ci, fd = accept(lfd, NULL, NULL);
         if (fd < 0) return;
         ci = gs_conn_open(&node);
-        if (ci < 0) {               /* every slot taken */
+        if (ci < 0) {               /* every slot taken: say so, then close */
+            static const char refuse[] =    /* empty SETTINGS, GOAWAY ENHANCE_YOUR_CALM */
+                "\0\0\0\4\0\0\0\0\0" "\0\0\10\7\0\0\0\0\0" "\0\0\0\0\0\0\0\13";
+            if (write(fd, refuse, sizeof refuse - 1) < 0) { /* closed anyway */ }
             close(fd);
             continue;
         }

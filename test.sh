@@ -282,6 +282,9 @@ if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py t
     if need tests/h2/nginx_proxy.py tests/h2/nginx.conf.in; then
         collect "h2 nginx proxy:" "$PY3" tests/h2/nginx_proxy.py --server ./grpcstream --build-dir "$B/h2"
     fi
+    if need bench/soak-h2.sh bench/h2soak.c tests/malloc_count.c; then
+        collect "h2 soak (short; make soak-h2 for 10M):" env SOAK_MESSAGES=200000 sh bench/soak-h2.sh
+    fi
     collect "h2 faults:" "$PY3" tests/h2/faults.py --server ./grpcstream --build-dir "$B/h2-faults"
     [ -n "$SANBIN" ] && collect "h2 faults (asan):" "$PY3" tests/h2/faults.py --server "$SANBIN" --build-dir "$B/h2-faults-asan"
 fi
