@@ -4418,16 +4418,18 @@ size_t gs_conn_feed(gs_node *n, int ci, const char *in, size_t len)
         int err = h2_read(n, c, &p, end);
         if (err) h2_goaway(c, err);
     }
-    h2_grant(n, c);
+    if (c->state != H2_CLOSING) h2_grant(n, c);    /* nothing after the GOAWAY */
     return (size_t)(p - (const uint8_t *)in);
 }
 
 const char *gs_conn_output(gs_node *n, int ci, size_t *len)
 {
     gs_h2_conn *c = &n->conns[ci];
-    h2_send_goaway(c);
-    h2_flush(n, c);
-    h2_grant(n, c);
+    if (c->state != H2_CLOSING) {   /* a connection error's GOAWAY is the last frame */
+        h2_send_goaway(c);
+        h2_flush(n, c);
+        h2_grant(n, c);
+    }
     *len = c->out_len;
     return c->out;
 }
