@@ -16,6 +16,10 @@ test: all
 bench: all
 	sh bench/bench.sh
 
+# only the gRPC comparison of make bench (grpcstream vs gRPC C++ and grpc-go)
+bench-grpc: all
+	sh bench/grpc_bench.sh
+
 fuzz:
 	sh fuzz/run.sh build
 
@@ -29,7 +33,7 @@ install: grpcstream
 clean:
 	rm -rf grpcstream build bench/build
 
-.PHONY: all test bench soak fuzz install clean
+.PHONY: all test bench bench-grpc soak fuzz install clean
 
 soak-h2: all
 	sh bench/soak-h2.sh

@@ -20,13 +20,17 @@
 # follow watch (pingpong --follow): from an Append to the push of its entry,
 # and from a line written to the log file by another process to its push.
 #
+# Last, bench/grpc_bench.sh: the node as a gRPC server (--listen) against
+# gRPC C++ and grpc-go peers, driven by h2load (see that file).
+#
 # The table is printed and written to bench/build/results.txt; every raw
 # runbench line goes to bench/build/raw.txt.
 #
 # Environment: GS (node binary, default ./grpcstream), CC (default cc),
 # REPS (default 5), MEM_REPS (3), BIDI_N (1000000), WATCH_N (200000),
 # MIXED_N (500000), PING_N (10000), LOG_N (1000000), FOLLOW_N (10000),
-# FOLLOW_EXT_N (200), PYTHON (python3), RUN_TIMEOUT (60:
+# FOLLOW_EXT_N (200), PYTHON (python3), GRPC_PYTHON (grpc_bench.sh's
+# PYTHON: one with grpcio), RUN_TIMEOUT (60:
 # seconds before a run is killed and counted as failed).  Exit status: 0 when
 # every run worked (whatever the figures), 1 when the node could not be
 # built, found or run, or failed a run.
@@ -231,4 +235,14 @@ follow() {
 }
 follow follow "$FOLLOW_N" "follow latency (Append -> push)"
 follow follow-ext "$FOLLOW_EXT_N" "follow latency (external writer -> push, 50 ms poll)"
+
+# gRPC over h2c against gRPC C++ and grpc-go peers (bench/grpc_bench.sh:
+# h2load; SKIP lines when h2load or a peer's toolchain is missing); its
+# table is added to this one
+say ""
+GS=$GS REPS=$REPS PYTHON=${GRPC_PYTHON:-} sh bench/grpc_bench.sh > "$tmp/grpc.out"
+rc=$?
+cat "$tmp/grpc.out"
+cat "$tmp/grpc.out" >> "$RES"
+[ $rc -eq 0 ] || failed=1
 exit $failed
