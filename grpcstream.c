@@ -3625,7 +3625,7 @@ static int h2_room_for(const gs_node *n, const gs_stream *s, int for_what)
 {
     const gs_h2_stream *h = &s->fe.h2;
     if (for_what == FOR_END || h->reset) return ROOM_OK;
-    if (GS_H2_BUF - h->tx_len < h2_msg_room(n, s)) return ROOM_STREAM;
+    if (GS_H2_TX - h->tx_len < h2_msg_room(n, s)) return ROOM_STREAM;
     /* nothing more could leave now: pause rather than buffer ahead */
     if (h->tx_len >= h->send_window || h->tx_len >= n->conns[h->conn].send_window) return ROOM_STREAM;
     return ROOM_OK;
@@ -3638,9 +3638,9 @@ static int h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     size_t len;
     (void)by_request;
     if (h->reset) return GS_OK;
-    if (h->json && 5 + jl_msg_size(m) > GS_H2_BUF - h->tx_len) return GS_RESOURCE_EXHAUSTED;
+    if (h->json && 5 + jl_msg_size(m) > GS_H2_TX - h->tx_len) return GS_RESOURCE_EXHAUSTED;
     base = h2_tx(n, s);
-    if (h->tx_off && GS_H2_BUF - h->tx_off - h->tx_len < h2_msg_room(n, s)) {
+    if (h->tx_off && GS_H2_TX - h->tx_off - h->tx_len < h2_msg_room(n, s)) {
         memmove(base, base + h->tx_off, h->tx_len);
         h->tx_off = 0;
     }

@@ -141,6 +141,9 @@
                                the largest framed gRPC message in or out */
 #define GS_H2_BUF (2 * (size_t)GS_MAX_VALUE + 1024)
 #endif
+/* A slot's response buffer: a largest message and a DATA frame more, so
+ * that small messages are staged a frame at a time. */
+#define GS_H2_TX (GS_H2_BUF + 16384)
 #ifndef GS_H2_HEADER_LIST   /* SETTINGS_MAX_HEADER_LIST_SIZE we advertise */
 #define GS_H2_HEADER_LIST 16384
 #endif
@@ -757,7 +760,7 @@ struct gs_node {
     gs_hpack_enc hpack_enc;                 /* no table: never indexes */
     char h2_why[3 * GS_MAX_WHY];            /* a grpc-message, encoded */
     char h2_rx[GS_MAX_STREAMS][GS_H2_BUF];  /* by slot: request bytes held */
-    char h2_tx[GS_MAX_STREAMS][GS_H2_BUF];  /* by slot: response bytes staged */
+    char h2_tx[GS_MAX_STREAMS][GS_H2_TX];   /* by slot: response bytes staged */
 #endif
 };
 
