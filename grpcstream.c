@@ -2033,7 +2033,7 @@ static int pb_read_varint(pb_in *in, uint64_t *v)
 {
     uint64_t x = 0;
     unsigned shift;
-    for (shift = 0; shift < 7 * PB_VARINT_MAX; shift += 7) {
+    for (shift = 0;; shift += 7) {    /* the 10th byte (shift 63) ends it either way */
         unsigned c;
         if (in->p == in->end) return pb_fail(in, "truncated varint");
         c = *in->p++;
@@ -2046,7 +2046,6 @@ static int pb_read_varint(pb_in *in, uint64_t *v)
             return 0;
         }
     }
-    return pb_fail(in, "varint longer than 10 bytes");   /* not reached */
 }
 
 /* Reads n little-endian bytes (4 or 8: fixed32/fixed64 wire types). */
