@@ -1147,7 +1147,7 @@ static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
         memcpy(d, n->jl.id_json, n->jl.id_json_len);
         d += n->jl.id_json_len;
     } else {                        /* before init: sign as the request's dest */
-        d = gs_json_put_str(d, n->jl.line.dest.buf, n->jl.line.dest.len);
+        d = gs_json_put_str(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
     }
     d = PUT(d, ", \"dest\": ");
     d = gs_json_put_str(d, a->dest, a->dest_len);
@@ -1374,11 +1374,9 @@ static void jl_reset_body(gs_node *n)
 {
     gs_line *l = &n->jl.line;
     l->body_kind = 0;
-    l->msg_id_state = V_ABSENT;
-    l->msg_id.has = 0;
-    l->timeout_state = V_ABSENT;
-    l->type.state = l->service.state = l->method.state = V_ABSENT;
-    l->node_id.state = l->stream_id.state = V_ABSENT;
+    l->msg_id_value.kind = l->timeout.kind = 0;
+    l->type.v.kind = l->service.v.kind = l->method.v.kind = 0;
+    l->node_id.v.kind = l->stream_id.v.kind = 0;
     jl_reset_payload(n, C_REQUEST);
     jl_reset_payload(n, C_DATA);
 }
@@ -1387,12 +1385,20 @@ static void jl_reset_line(gs_node *n)
 {
     n->jl.line.top_kind = 0;
     n->jl.line.target = T_SKIP;
-    n->jl.line.src.state = n->jl.line.dest.state = V_ABSENT;
+    n->jl.line.src.v.kind = n->jl.line.dest.v.kind = 0;
     jl_reset_body(n);
 }
 
-static void jl_want_id(gs_json *j, gs_idbuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
-static void jl_want_name(gs_json *j, gs_namebuf *b) { b->state = V_ABSENT; gs_json_want(j, b->buf, sizeof b->buf); }
+/* Ids and names are stored by the scanner, unreported. */
+#define jl_want_text(j, b) gs_json_want_into(j, (b)->buf, sizeof (b)->buf, &(b)->v)
+
+/* What a wanted id or name holds. */
+static int jl_state(const gs_json_value *v)
+{
+    if (!v->kind) return V_ABSENT;
+    if (v->kind != GS_JV_STRING) return V_NOT_STRING;
+    return v->over ? V_LONG : V_OK;
+}
 
 static int jl_find_capture(const gs_node *n, int container, const gs_json *j)
 {
@@ -1403,6 +1409,14 @@ static int jl_find_capture(const gs_node *n, int container, const gs_json *j)
     return -1;
 }
 
+/* A payload field's value is stored in its capture, under the payload's
+ * current generation. */
+static void jl_want_capture(gs_node *n, gs_json *j, gs_capture *c)
+{
+    c->gen = n->jl.line.payload_gen[c->container];
+    gs_json_want_into(j, c->buf, GS_MAX_VALUE, &c->v);
+}
+
 /* A member name: decide where its value goes. */
 static void jl_on_member(gs_node *n)
 {
@@ -1411,18 +1425,18 @@ static void jl_on_member(gs_node *n)
     int t = T_SKIP;
     switch (l->role[j->depth]) {
     case R_ENVELOPE:
-        if (jl_key_is(j, "src")) { t = T_SRC; jl_want_id(j, &l->src); }
-        else if (jl_key_is(j, "dest")) { t = T_DEST; jl_want_id(j, &l->dest); }
+        if (jl_key_is(j, "src")) { t = T_SRC; jl_want_text(j, &l->src); }
+        else if (jl_key_is(j, "dest")) { t = T_DEST; jl_want_text(j, &l->dest); }
         else if (jl_key_is(j, "body")) { t = T_BODY; jl_reset_body(n); gs_json_want(j, NULL, 0); }
         break;
     case R_BODY:
-        if (jl_key_is(j, "type")) { t = T_TYPE; jl_want_name(j, &l->type); }
-        else if (jl_key_is(j, "msg_id")) { t = T_MSG_ID; gs_json_want(j, NULL, 0); }
-        else if (jl_key_is(j, "node_id")) { t = T_NODE_ID; jl_want_id(j, &l->node_id); }
-        else if (jl_key_is(j, "stream_id")) { t = T_STREAM_ID; jl_want_id(j, &l->stream_id); }
-        else if (jl_key_is(j, "service")) { t = T_SERVICE; jl_want_name(j, &l->service); }
-        else if (jl_key_is(j, "method")) { t = T_METHOD; jl_want_name(j, &l->method); }
-        else if (jl_key_is(j, "timeout_ms")) { t = T_TIMEOUT; gs_json_want(j, NULL, 0); }
+        if (jl_key_is(j, "type")) { t = T_TYPE; jl_want_text(j, &l->type); }
+        else if (jl_key_is(j, "msg_id")) { t = T_MSG_ID; gs_json_want_into(j, NULL, 0, &l->msg_id_value); }
+        else if (jl_key_is(j, "node_id")) { t = T_NODE_ID; jl_want_text(j, &l->node_id); }
+        else if (jl_key_is(j, "stream_id")) { t = T_STREAM_ID; jl_want_text(j, &l->stream_id); }
+        else if (jl_key_is(j, "service")) { t = T_SERVICE; jl_want_text(j, &l->service); }
+        else if (jl_key_is(j, "method")) { t = T_METHOD; jl_want_text(j, &l->method); }
+        else if (jl_key_is(j, "timeout_ms")) { t = T_TIMEOUT; gs_json_want_into(j, NULL, 0, &l->timeout); }
         else if (jl_key_is(j, "request")) { t = T_REQUEST; jl_reset_payload(n, C_REQUEST); gs_json_want(j, NULL, 0); }
         else if (jl_key_is(j, "data")) { t = T_DATA; jl_reset_payload(n, C_DATA); gs_json_want(j, NULL, 0); }
         break;
@@ -1431,7 +1445,7 @@ static void jl_on_member(gs_node *n)
         int c = jl_find_capture(n, l->role[j->depth] == R_REQUEST ? C_REQUEST : C_DATA, j);
         if (c >= 0) {
             t = T_CAPTURE + c;
-            gs_json_want(j, n->jl.caps[c].buf, GS_MAX_VALUE);
+            jl_want_capture(n, j, &n->jl.caps[c]);
         }
         break;
     }
@@ -1441,34 +1455,33 @@ static void jl_on_member(gs_node *n)
     l->target = (uint8_t)t;
 }
 
-/* A wanted string ended in an id or name buffer: its state and length. */
-static void jl_store_string(const gs_json *j, uint8_t *state, size_t *len)
+/* Where a member's value is stored when it is a scalar (NULL: reported). */
+static gs_json_value *jl_target_value(gs_node *n, int t)
 {
-    if (j->kind != GS_JV_STRING) *state = V_NOT_STRING;
-    else if (j->str_over) *state = V_LONG;
-    else { *state = V_OK; *len = j->str_len; }
-}
-#define jl_store_id(j, b) jl_store_string(j, &(b)->state, &(b)->len)
-#define jl_store_name(j, b) jl_store_string(j, &(b)->state, &(b)->len)
-
-static void jl_store_capture(gs_node *n, const gs_json *j, gs_capture *c)
-{
-    c->gen = n->jl.line.payload_gen[c->container];
-    c->kind = j->kind;
-    c->over = j->str_over;
-    c->len = j->str_len;
-    c->num_int = j->num_int;
-    c->num_big = j->num_big;
-    c->num_neg = j->num_neg;
-    c->num_mag = j->num_mag;
+    gs_line *l = &n->jl.line;
+    switch (t) {
+    case T_SRC: return &l->src.v;
+    case T_DEST: return &l->dest.v;
+    case T_TYPE: return &l->type.v;
+    case T_MSG_ID: return &l->msg_id_value;
+    case T_NODE_ID: return &l->node_id.v;
+    case T_STREAM_ID: return &l->stream_id.v;
+    case T_SERVICE: return &l->service.v;
+    case T_METHOD: return &l->method.v;
+    case T_TIMEOUT: return &l->timeout;
+    default: return t >= T_CAPTURE ? &n->jl.caps[t - T_CAPTURE].v : NULL;
+    }
 }
 
-/* A wanted value is complete (objects: just begun). */
+/* A wanted value that is not a scalar stored in place: the top value,
+ * body, request, data (objects: just begun), or a container where a
+ * scalar belongs, kept as its kind. */
 static void jl_on_value(gs_node *n)
 {
     gs_json *j = &n->jl.scan;
     gs_line *l = &n->jl.line;
     int t = l->target;
+    gs_json_value *v;
     l->target = T_SKIP;
     /* the top value (containers are reported once opened, at depth 1) */
     if (j->depth == (j->kind == GS_JV_OBJECT || j->kind == GS_JV_ARRAY ? 1 : 0)) {
@@ -1478,28 +1491,9 @@ static void jl_on_value(gs_node *n)
     }
     if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_OTHER;
     switch (t) {
-    case T_SRC: jl_store_id(j, &l->src); break;
-    case T_DEST: jl_store_id(j, &l->dest); break;
     case T_BODY:
         l->body_kind = j->kind;
         if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_BODY;
-        break;
-    case T_TYPE: jl_store_name(j, &l->type); break;
-    case T_MSG_ID:
-        l->msg_id_state = j->kind == GS_JV_NUMBER && j->num_int && !j->num_big &&
-                          (!j->num_neg || j->num_mag <= (uint64_t)1 << 63) ? V_OK : V_NOT_STRING;
-        l->msg_id.has = 1;
-        l->msg_id.neg = j->num_neg;
-        l->msg_id.mag = j->num_mag;
-        break;
-    case T_NODE_ID: jl_store_id(j, &l->node_id); break;
-    case T_STREAM_ID: jl_store_id(j, &l->stream_id); break;
-    case T_SERVICE: jl_store_name(j, &l->service); break;
-    case T_METHOD: jl_store_name(j, &l->method); break;
-    case T_TIMEOUT:
-        l->timeout_state = j->kind == GS_JV_NUMBER && j->num_int && !j->num_big &&
-                           !j->num_neg && j->num_mag > 0 ? V_OK : V_NOT_STRING;
-        l->timeout_ms = j->num_mag;
         break;
     case T_REQUEST:
     case T_DATA:
@@ -1507,9 +1501,22 @@ static void jl_on_value(gs_node *n)
         if (j->kind == GS_JV_OBJECT) l->role[j->depth] = t == T_REQUEST ? R_REQUEST : R_DATA;
         break;
     default:
-        if (t >= T_CAPTURE) jl_store_capture(n, j, &n->jl.caps[t - T_CAPTURE]);
+        v = jl_target_value(n, t);
+        if (v) v->kind = j->kind;
         break;
     }
+}
+
+/* msg_id as a reply can echo it: an integer in 64 bits (signed or not). */
+static int jl_msg_id_ok(const gs_json_value *v)
+{
+    return v->kind == GS_JV_NUMBER && v->num_int && !v->num_big &&
+           (!v->num_neg || v->num_mag <= (uint64_t)1 << 63);
+}
+
+static int jl_timeout_ok(const gs_json_value *v)
+{
+    return v->kind == GS_JV_NUMBER && v->num_int && !v->num_big && !v->num_neg && v->num_mag > 0;
 }
 
 /* ----- decoding a payload by its descriptor ----------------------------- */
@@ -1543,27 +1550,28 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
     for (i = 0; i < desc->nfields; i++) {
         const gs_field *f = &desc->fields[i];
         const gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
+        const gs_json_value *v = &c->v;
         int present = kind == GS_JV_OBJECT && c->gen == n->jl.line.payload_gen[container] &&
-                      c->kind != GS_JV_NULL;
+                      v->kind && v->kind != GS_JV_NULL;
         switch (f->type) {
         case GS_STRING:
             msg->v[i].s.p = c->buf;
-            msg->v[i].s.n = present ? c->len : 0;
+            msg->v[i].s.n = present ? v->len : 0;
             if (!present) break;
-            if (c->kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
-            if (c->over) { *why = jl_too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
+            if (v->kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
+            if (v->over) { *why = jl_too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
             break;
         case GS_UINT64:
-            msg->v[i].u = present ? c->num_mag : 0;
-            if (present && (c->kind != GS_JV_NUMBER || !c->num_int || c->num_big ||
-                            (c->num_neg && c->num_mag))) {
+            msg->v[i].u = present ? v->num_mag : 0;
+            if (present && (v->kind != GS_JV_NUMBER || !v->num_int || v->num_big ||
+                            (v->num_neg && v->num_mag))) {
                 *why = jl_field_error(n, f->name, " must be a non-negative 64-bit integer");
                 return GS_INVALID_ARGUMENT;
             }
             break;
         case GS_BOOL:
-            msg->v[i].b = present && c->kind == GS_JV_TRUE;
-            if (present && c->kind != GS_JV_TRUE && c->kind != GS_JV_FALSE) {
+            msg->v[i].b = present && v->kind == GS_JV_TRUE;
+            if (present && v->kind != GS_JV_TRUE && v->kind != GS_JV_FALSE) {
                 *why = jl_field_error(n, f->name, " must be a boolean");
                 return GS_INVALID_ARGUMENT;
             }
@@ -1585,11 +1593,11 @@ static void jl_object_events(gs_node *n, int container, const char *p, const cha
         if (ev == GS_JSON_MORE || ev == GS_JSON_LINE) return;
         if (ev == GS_JSON_MEMBER) {
             *target = j->depth == 1 ? jl_find_capture(n, container, j) : -1;
-            if (*target >= 0) gs_json_want(j, n->jl.caps[*target].buf, GS_MAX_VALUE);
+            if (*target >= 0) jl_want_capture(n, j, &n->jl.caps[*target]);
         } else if (ev == GS_JSON_VALUE) {
             if (j->depth == (j->kind == GS_JV_OBJECT || j->kind == GS_JV_ARRAY ? 1 : 0))
                 n->jl.line.payload_kind[container] = j->kind;     /* the top value */
-            else if (*target >= 0) jl_store_capture(n, j, &n->jl.caps[*target]);
+            else if (*target >= 0) n->jl.caps[*target].v.kind = j->kind;  /* a container */
             *target = -1;
         }
     }
@@ -1639,7 +1647,7 @@ static jl_addr jl_line_addr(gs_node *n)
 {
     jl_addr a;
     a.dest = n->jl.line.src.buf;
-    a.dest_len = n->jl.line.src.len;
+    a.dest_len = n->jl.line.src.v.len;
     a.reply_to = &n->jl.line.msg_id;
     return a;
 }
@@ -1668,14 +1676,14 @@ static void jl_on_init(gs_node *n)
 {
     gs_line *l = &n->jl.line;
     jl_addr a = jl_line_addr(n);
-    if (l->node_id.state == V_LONG) {
+    if (jl_state(&l->node_id.v) == V_LONG) {
         jl_error(n, E_MALFORMED, put_limit_text(n->why, "node_id longer than ", GS_MAX_ID, " bytes"));
         return;
     }
-    if (l->node_id.state != V_OK) { jl_error(n, E_MALFORMED, "node_id must be a string"); return; }
+    if (jl_state(&l->node_id.v) != V_OK) { jl_error(n, E_MALFORMED, "node_id must be a string"); return; }
     if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
     if (!n->jl.initialised) {
-        n->jl.id_json_len = (size_t)(gs_json_put_str(n->jl.id_json, l->node_id.buf, l->node_id.len) - n->jl.id_json);
+        n->jl.id_json_len = (size_t)(gs_json_put_str(n->jl.id_json, l->node_id.buf, l->node_id.v.len) - n->jl.id_json);
         n->jl.initialised = 1;
     }
     jl_reply_end(n, jl_reply_begin(n, &a, "init_ok"));
@@ -1689,15 +1697,16 @@ static gs_stream *jl_named_stream(gs_node *n, int *closed)
     uint64_t id = 0;
     size_t i;
     gs_stream *s;
+    int state = jl_state(&b->v);
     *closed = 0;
-    if (b->state == V_ABSENT || b->state == V_NOT_STRING) {
+    if (state == V_ABSENT || state == V_NOT_STRING) {
         jl_error(n, E_MALFORMED, "stream_id must be a string");
         return NULL;
     }
-    if (b->state == V_OK && b->len >= 2 && b->len <= 20 && b->buf[0] == 's' && b->buf[1] != '0') {
-        for (i = 1; i < b->len && b->buf[i] >= '0' && b->buf[i] <= '9'; i++)
+    if (state == V_OK && b->v.len >= 2 && b->v.len <= 20 && b->buf[0] == 's' && b->buf[1] != '0') {
+        for (i = 1; i < b->v.len && b->buf[i] >= '0' && b->buf[i] <= '9'; i++)
             id = id * 10 + (uint64_t)(b->buf[i] - '0');
-        if (i < b->len) id = 0;
+        if (i < b->v.len) id = 0;
     }
     if (id == 0 || id > n->jl.last_stream_id) {
         jl_error(n, E_NO_KEY, "unknown stream");
@@ -1708,7 +1717,7 @@ static gs_stream *jl_named_stream(gs_node *n, int *closed)
         *closed = 1;
         return NULL;
     }
-    if (s->fe.jl.owner_len != n->jl.line.src.len ||
+    if (s->fe.jl.owner_len != n->jl.line.src.v.len ||
         memcmp(s->fe.jl.owner, n->jl.line.src.buf, s->fe.jl.owner_len) != 0) {
         jl_error(n, E_NO_KEY, "unknown stream");
         return NULL;
@@ -1743,7 +1752,7 @@ static void jl_on_state(gs_node *n)
     if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
     d = jl_reply_begin(n, &a, "grpc_stream_state_ok");
     d = PUT_KEY(d, "stream_id");
-    d = gs_json_put_str(d, n->jl.line.stream_id.buf, n->jl.line.stream_id.len);
+    d = gs_json_put_str(d, n->jl.line.stream_id.buf, n->jl.line.stream_id.v.len);
     d = PUT_KEY(d, "state");
     d = put(d, !s ? "\"CLOSED\"" : s->state == GS_OPEN ? "\"OPEN\"" : "\"HALF_CLOSED\"");
     jl_reply_end(n, d);
@@ -1787,16 +1796,16 @@ static gs_stream *jl_admit(gs_node *n, int type, gs_kind kind, gs_msg *req)
     const char *why = NULL;
     int status = GS_OK, mi = -1;
     gs_stream *s = NULL;
-    if (l->service.state == V_OK && l->method.state == V_OK)
-        mi = core_find(n, l->service.buf, l->service.len, l->method.buf, l->method.len);
+    if (jl_state(&l->service.v) == V_OK && jl_state(&l->method.v) == V_OK)
+        mi = core_find(n, l->service.buf, l->service.v.len, l->method.buf, l->method.v.len);
     if (mi < 0) status = GS_UNIMPLEMENTED, why = "unknown method";
     else if (n->methods[mi]->kind != kind) status = GS_UNIMPLEMENTED, why = jl_kind_mismatch[kind];
     else if (n->jl.scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = jl_too_deep(n);
     else if (kind != GS_BIDI_STREAMING) status = jl_decode_payload(n, (unsigned)mi, C_REQUEST, req, &why);
-    if (status == GS_OK && kind != GS_UNARY && l->timeout_state == V_NOT_STRING)
+    if (status == GS_OK && kind != GS_UNARY && l->timeout.kind && !jl_timeout_ok(&l->timeout))
         status = GS_INVALID_ARGUMENT, why = "timeout_ms must be a positive integer";
     if (status == GS_OK) {
-        uint64_t timeout = kind != GS_UNARY && l->timeout_state == V_OK ? l->timeout_ms : 0;
+        uint64_t timeout = kind != GS_UNARY && jl_timeout_ok(&l->timeout) ? l->timeout.num_mag : 0;
         s = core_admit(n, (unsigned)mi, FE_JSON, timeout);
         if (!s) status = GS_RESOURCE_EXHAUSTED, why = "all stream slots are busy";
     }
@@ -1806,8 +1815,8 @@ static gs_stream *jl_admit(gs_node *n, int type, gs_kind kind, gs_msg *req)
     }
     s->fe.jl.id = 0;
     s->fe.jl.opened_by = l->msg_id;
-    s->fe.jl.owner_len = l->src.len;
-    memcpy(s->fe.jl.owner, l->src.buf, l->src.len);
+    s->fe.jl.owner_len = l->src.v.len;
+    memcpy(s->fe.jl.owner, l->src.buf, l->src.v.len);
     return s;
 }
 
@@ -1845,7 +1854,7 @@ static int jl_type_of(const gs_namebuf *t)
 {
     int i;
     for (i = 0; i < M_UNKNOWN; i++)
-        if (jl_type_names[i].len == t->len && memcmp(jl_type_names[i].name, t->buf, t->len) == 0) return i;
+        if (jl_type_names[i].len == t->v.len && memcmp(jl_type_names[i].name, t->buf, t->v.len) == 0) return i;
     return M_UNKNOWN;
 }
 
@@ -1853,20 +1862,24 @@ static int jl_type_of(const gs_namebuf *t)
 static void jl_on_line(gs_node *n)
 {
     gs_line *l = &n->jl.line;
-    int status = n->jl.scan.status;
+    int status = n->jl.scan.status, type_state;
     if (status == GS_JL_BLANK) return;
+    l->msg_id.has = jl_msg_id_ok(&l->msg_id_value);
+    l->msg_id.neg = l->msg_id_value.num_neg;
+    l->msg_id.mag = l->msg_id_value.num_mag;
     if (status == GS_JL_OK && (l->top_kind != GS_JV_OBJECT)) { report(n, "line is not a JSON object"); return; }
-    if (l->src.state != V_OK) { report(n, status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
-    if (!n->jl.initialised && l->dest.state != V_OK) { report(n, "no usable dest to sign a reply before init"); return; }
+    if (jl_state(&l->src.v) != V_OK) { report(n, status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
+    if (!n->jl.initialised && jl_state(&l->dest.v) != V_OK) { report(n, "no usable dest to sign a reply before init"); return; }
     if (status == GS_JL_ERROR) {
         l->msg_id.has = 0;
         jl_error(n, E_MALFORMED, "invalid JSON");
         return;
     }
     if (l->body_kind != GS_JV_OBJECT) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "body must be an object"); return; }
-    if (l->msg_id_state == V_NOT_STRING) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
-    if (l->type.state != V_OK && l->type.state != V_LONG) { jl_error(n, E_MALFORMED, "type must be a string"); return; }
-    l->type_id = (uint8_t)(l->type.state == V_OK ? jl_type_of(&l->type) : M_UNKNOWN);
+    if (l->msg_id_value.kind && !l->msg_id.has) { jl_error(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
+    type_state = jl_state(&l->type.v);
+    if (type_state != V_OK && type_state != V_LONG) { jl_error(n, E_MALFORMED, "type must be a string"); return; }
+    l->type_id = (uint8_t)(type_state == V_OK ? jl_type_of(&l->type) : M_UNKNOWN);
     if (l->type_id == M_UNKNOWN) { jl_error(n, E_NOT_SUPPORTED, "unknown message type"); return; }
     if (!n->jl.initialised && l->type_id != M_INIT) { jl_error(n, E_UNAVAILABLE, "node not initialised"); return; }
     switch (l->type_id) {
@@ -4811,7 +4824,23 @@ static void flush_some(void)
     }
 }
 
-/* The JSON-lines node: stdin to stdout until end of input. */
+/* Reads stdin into inbuf. Returns 1 when there is news (bytes, end of
+ * input, an error reported as end of input), 0 when a read would block. */
+static int read_input(size_t *in_off, size_t *in_len, int *in_eof)
+{
+    ssize_t r = read(0, inbuf, sizeof inbuf);
+    if (r > 0) { *in_off = 0; *in_len = (size_t)r; return 1; }
+    if (r == 0) { *in_eof = 1; return 1; }
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    stderr_line(&node, strerror(errno));
+    *in_eof = 1;
+    return 1;
+}
+
+/* The JSON-lines node: stdin to stdout until end of input. Input is read
+ * before output is written: output is flushed when a batch is full or a
+ * read would block, so a burst of lines costs a write per batch, and no
+ * reply waits while the node waits for input. */
 static int run_json_lines(void)
 {
     size_t in_off = 0, in_len = 0, pending;
@@ -4832,6 +4861,9 @@ static int run_json_lines(void)
         next_deadline = gs_timeout(&node);
         /* At end of input, calls with a deadline still get their end. */
         if (ended && !busy && !pending && gs_idle(&node)) break;
+        if (!in_eof && in_off == in_len && !gs_output_full(&node) &&
+            read_input(&in_off, &in_len, &in_eof))
+            continue;
 
         /* Work that needs no I/O goes on; output waits for a full batch. */
         timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0
@@ -4855,12 +4887,7 @@ static int run_json_lines(void)
         if (!nfds) continue;            /* nothing to wait for: re-check */
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) break;
 
-        if (!in_eof && in_off == in_len) {
-            ssize_t r = read(0, inbuf, sizeof inbuf);
-            if (r > 0) { in_off = 0; in_len = (size_t)r; }
-            else if (r == 0) in_eof = 1;
-            else if (errno != EAGAIN && errno != EINTR) { stderr_line(&node, strerror(errno)); in_eof = 1; }
-        }
+        if (!in_eof && in_off == in_len) read_input(&in_off, &in_len, &in_eof);
         if (pending) flush_some();
     }
     restore_flags();

@@ -447,6 +447,15 @@ enum { GS_JV_NULL = 1, GS_JV_FALSE, GS_JV_TRUE, GS_JV_NUMBER, GS_JV_STRING,
        GS_JV_OBJECT, GS_JV_ARRAY };
 enum { GS_JL_OK, GS_JL_BLANK, GS_JL_ERROR };
 
+/* A wanted scalar as the scanner stored it (gs_json_want_into). */
+typedef struct {
+    uint8_t kind;                   /* GS_JV_*; 0 until the value ends */
+    uint8_t over;                   /* a string longer than its sink */
+    uint8_t num_neg, num_int, num_big;
+    size_t len;                     /* a string's bytes in the sink */
+    uint64_t num_mag;               /* a number's magnitude, if it fits */
+} gs_json_value;
+
 /* The scanner. Fields below "results" are for reading after an event. */
 typedef struct {
     uint8_t state, depth, want, in_key, high_ok;
@@ -459,6 +468,7 @@ typedef struct {
     const char *lit;                /* rest of true/false/null */
     char *sink;                     /* where a wanted string goes */
     size_t sink_cap;
+    gs_json_value *into;            /* where a wanted scalar is stored */
     /* results */
     uint8_t kind, status, too_deep;
     uint8_t str_over;               /* the string did not fit the sink */
@@ -484,6 +494,12 @@ int gs_json_next(gs_json *j, const char **p, const char *end);
  * their start and then entered, arrays at their start and then skipped.
  * A value not wanted is checked and skipped without being stored. */
 void gs_json_want(gs_json *j, char *sink, size_t cap);
+
+/* gs_json_want_into is gs_json_want for a consumer that only keeps a
+ * scalar: *into is cleared now and filled when the scalar ends, without a
+ * GS_JSON_VALUE (one return to the caller fewer per member). Containers
+ * are reported as by gs_json_want. */
+void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into);
 
 /* gs_utf8_valid says whether s[0..n) is valid UTF-8 (RFC 3629). */
 int gs_utf8_valid(const char *s, size_t n);
@@ -629,24 +645,20 @@ typedef struct {                    /* one JSON payload field, per line */
     uint8_t container;              /* 1: request, 2: data */
     const char *name;
     uint8_t type;                   /* gs_type */
-    uint8_t kind;                   /* JSON kind seen */
+    gs_json_value v;                /* what the line held */
     uint64_t gen;                   /* payload generation it belongs to */
-    uint8_t over, num_int, num_big, num_neg;
-    uint64_t num_mag;
-    size_t len;
     char *buf;                      /* strings only */
 } gs_capture;
 
-typedef struct { size_t len; uint8_t state; char buf[GS_MAX_ID]; } gs_idbuf;
-typedef struct { size_t len; uint8_t state; char buf[GS_MAX_NAME]; } gs_namebuf;
+typedef struct { gs_json_value v; char buf[GS_MAX_ID]; } gs_idbuf;
+typedef struct { gs_json_value v; char buf[GS_MAX_NAME]; } gs_namebuf;
 
 typedef struct {                    /* what a line said, as far as needed */
-    uint8_t top_kind, body_kind, payload_kind[3], msg_id_state;
+    uint8_t top_kind, body_kind, payload_kind[3];
     uint8_t target, type_id;        /* where the next value goes; the type */
     uint64_t payload_gen[3];        /* bumped when a payload starts anew */
-    uint8_t timeout_state;
-    uint64_t timeout_ms;
-    gs_reply_to msg_id;
+    gs_json_value msg_id_value, timeout;
+    gs_reply_to msg_id;             /* msg_id as replies echo it */
     gs_idbuf src, dest, node_id, stream_id;
     gs_namebuf type, service, method;
     uint8_t role[GS_MAX_DEPTH + 1]; /* what the object at each depth is */
