@@ -122,6 +122,7 @@ static void st_init(gs_node *n)
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         n->streams[i].state = GS_FREE;
         n->streams[i].self = (int16_t)i;
+        n->streams[i].state_area = n->stream_states[i].bytes;
         n->streams[i].next_free = (int16_t)(i + 1 < GS_MAX_STREAMS ? i + 1 : -1);
     }
     n->free_head = 0;
@@ -555,7 +556,7 @@ static uint64_t core_next_deadline(const gs_node *n)
     return first;
 }
 
-void *gs_stream_state(gs_stream *s) { return s->state_area.bytes; }
+void *gs_stream_state(gs_stream *s) { return s->state_area; }
 uint64_t gs_stream_count(const gs_stream *s) { return s->count; }
 void gs_stream_follow(gs_stream *s) { s->follows = 1; }
 
@@ -4403,7 +4404,8 @@ int gs_conn_open(gs_node *n)
     int i;
     for (i = 0; i < GS_MAX_CONNS; i++) {
         gs_h2_conn *c = &n->conns[i];
-        if (c->state != H2_FREE) continue;
+        if (i < (int)n->conns_used && c->state != H2_FREE) continue;
+        if (i == (int)n->conns_used) n->conns_used++;
         memset(c, 0, offsetof(gs_h2_conn, hpack));
         c->state = H2_PREFACE;
         c->rd = RD_HEAD;
@@ -4468,7 +4470,7 @@ int gs_conn_closing(const gs_node *n, int ci)
 static void h2_tick(gs_node *n)
 {
     int i;
-    for (i = 0; i < GS_MAX_CONNS; i++) {
+    for (i = 0; i < (int)n->conns_used; i++) {
         gs_h2_conn *c = &n->conns[i];
         if (c->state == H2_FREE) continue;
         if (c->state == H2_CLOSING) {
@@ -4490,7 +4492,7 @@ static uint64_t h2_next_check(const gs_node *n)
 {
     uint64_t first = 0, t;
     int i;
-    for (i = 0; i < GS_MAX_CONNS; i++) {
+    for (i = 0; i < (int)n->conns_used; i++) {
         const gs_h2_conn *c = &n->conns[i];
         if (c->state == H2_FREE) continue;
         if (c->state == H2_CLOSING) t = c->closing_ms ? c->closing_ms + GS_H2_IDLE_MS : n->now_ms;
@@ -4506,7 +4508,7 @@ unsigned gs_conn_live(const gs_node *n, int ci) { return n->conns[ci].live; }
 void gs_conn_goaway(gs_node *n)
 {
     int i;
-    for (i = 0; i < GS_MAX_CONNS; i++) {
+    for (i = 0; i < (int)n->conns_used; i++) {
         gs_h2_conn *c = &n->conns[i];
         if ((c->state != H2_OPEN && c->state != H2_PREFACE) || c->goaway) continue;
         c->goaway = 1;              /* no new streams from now on */
@@ -4653,8 +4655,7 @@ int gs_register(gs_node *n, const gs_method *m)
 #if GS_MAX_CONNS > 0
 static void h2_init(gs_node *n)
 {
-    int i;
-    for (i = 0; i < GS_MAX_CONNS; i++) n->conns[i].state = H2_FREE;
+    n->conns_used = 0;
     hp_enc_init(&n->hpack_enc, 0);
 }
 #endif
@@ -4908,8 +4909,9 @@ static int run_json_lines(void)
 static struct {
     int fd;
     size_t off, len;
-    char in[16384];
 } io[GS_MAX_CONNS];
+/* apart from io[], which run_listen sets whole: an unused buffer costs nothing */
+static char io_in[GS_MAX_CONNS][16384];
 static volatile sig_atomic_t stop_requested;
 
 static void request_stop(int sig) { (void)sig; stop_requested = 1; }
@@ -5000,7 +5002,7 @@ static size_t conn_flush(int ci)
 
 static void conn_read(int ci)
 {
-    ssize_t r = read(io[ci].fd, io[ci].in, sizeof io[ci].in);
+    ssize_t r = read(io[ci].fd, io_in[ci], sizeof io_in[ci]);
     if (r > 0) {
         io[ci].off = 0;
         io[ci].len = (size_t)r;
@@ -5018,7 +5020,7 @@ static int serve_once(int *wants_out)
     for (ci = 0; ci < GS_MAX_CONNS; ci++) {
         size_t used = 0;
         if (io[ci].fd >= 0 && io[ci].off < io[ci].len)
-            used = gs_conn_feed(&node, ci, io[ci].in + io[ci].off, io[ci].len - io[ci].off);
+            used = gs_conn_feed(&node, ci, io_in[ci] + io[ci].off, io[ci].len - io[ci].off);
         io[ci].off += used;
         fed[ci] = used > 0;
     }

@@ -638,8 +638,12 @@ struct gs_stream {                  /* the call core's part */
         gs_h2_stream h2;
 #endif
     } fe;
-    union { uint64_t align; char bytes[GS_STREAM_STATE]; } state_area;
+    char *state_area;               /* its bytes in node->stream_states */
 };
+
+/* A stream's state lives apart from its slot: the slots then share pages,
+ * which gs_init writes, and an area costs only the pages a service uses. */
+typedef union { uint64_t align; char bytes[GS_STREAM_STATE]; } gs_state_area;
 
 typedef struct {                    /* one JSON payload field, per line */
     uint8_t container;              /* 1: request, 2: data */
@@ -751,6 +755,7 @@ struct gs_node {
     const gs_method *methods[GS_MAX_METHODS];
     unsigned nmethods;
     gs_stream streams[GS_MAX_STREAMS];
+    gs_state_area stream_states[GS_MAX_STREAMS];
     int16_t free_head;
     int16_t urgent[GS_MAX_STREAMS];     /* turns owed before the next input */
     int16_t runq[GS_MAX_STREAMS];       /* streams taking turns */
@@ -767,6 +772,8 @@ struct gs_node {
     gs_jl jl;
 #if GS_MAX_CONNS > 0
     gs_h2_conn conns[GS_MAX_CONNS];
+    unsigned conns_used;                    /* slots opened so far: the rest
+                                               are never touched (no memory) */
     size_t h2_pb_room[GS_MAX_METHODS];      /* worst framed reply, protobuf */
     size_t h2_json_room[GS_MAX_METHODS];    /* and +json */
     gs_hpack_enc hpack_enc;                 /* no table: never indexes */
