@@ -122,7 +122,7 @@ static void st_init(gs_node *n)
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         n->streams[i].state = GS_FREE;
         n->streams[i].self = (int16_t)i;
-        n->streams[i].state_area = n->stream_states[i].bytes;
+        n->streams[i].state_area = NULL;    /* until the slot's first call */
         n->streams[i].next_free = (int16_t)(i + 1 < GS_MAX_STREAMS ? i + 1 : -1);
     }
     n->free_head = 0;
@@ -135,6 +135,13 @@ static gs_stream *st_alloc(gs_node *n)
     if (n->free_head < 0) return NULL;
     s = &n->streams[n->free_head];
     n->free_head = s->next_free;
+    if (!s->state_area) {
+        /* The slot's first call writes the first page of its state area,
+         * so memory grows with the peak of calls at once, not later with
+         * which service happens to run in which slot. */
+        s->state_area = n->stream_states[s->self].bytes;
+        memset(s->state_area, 0, GS_STREAM_STATE < 4096 ? GS_STREAM_STATE : 4096);
+    }
     s->state = GS_OPEN;
     s->follows = s->waiting = s->queued = s->parked = 0;
     s->count = 0;
@@ -1336,15 +1343,12 @@ static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
  * never stored. Not supported: payload fields nested below the top level
  * of `request` / `data`. */
 
-/* What the object at a depth is. */
-enum { R_OTHER, R_ENVELOPE, R_BODY, R_REQUEST, R_DATA };
 /* Payload containers (index into gs_line.payload_kind and capture.container). */
 enum { C_REQUEST = 1, C_DATA = 2 };
 /* States of gs_idbuf / gs_namebuf. */
 enum { V_ABSENT, V_OK, V_NOT_STRING, V_LONG };
-/* Where the value of the member just read goes. */
-enum { T_SKIP, T_SRC, T_DEST, T_BODY, T_TYPE, T_MSG_ID, T_NODE_ID, T_STREAM_ID,
-       T_SERVICE, T_METHOD, T_TIMEOUT, T_REQUEST, T_DATA, T_CAPTURE };
+/* Members the scanner reports, by tag: where the value just wanted goes. */
+enum { T_SKIP, T_BODY, T_REQUEST, T_DATA };
 
 enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL,
        M_STATE, M_CALL, M_UNKNOWN };
@@ -1357,18 +1361,14 @@ static const struct { const char *name; size_t len; } jl_type_names[] = {
     NAMED("grpc_stream_cancel"), NAMED("grpc_stream_state"), NAMED("grpc_call")
 };
 
-static int jl_key_equals(const gs_json *j, const char *name, size_t len)
-{
-    return !j->key_over && j->key_len == len && memcmp(j->key, name, len) == 0;
-}
-#define jl_key_is(j, lit) jl_key_equals(j, lit, sizeof(lit) - 1)
-
-/* Forgets a payload's fields: a capture counts only if it was stored
- * under the payload's current generation. */
+/* Forgets a payload's fields as a new one starts. (A payload that has not
+ * started has kind 0, and then no field of it counts.) */
 static void jl_reset_payload(gs_node *n, int container)
 {
+    unsigned i;
     n->jl.line.payload_kind[container] = 0;
-    n->jl.line.payload_gen[container]++;
+    for (i = 0; i < n->jl.npayload_keys[container]; i++)
+        n->jl.payload_keys[container][i].into->kind = 0;
 }
 
 static void jl_reset_body(gs_node *n)
@@ -1378,8 +1378,7 @@ static void jl_reset_body(gs_node *n)
     l->msg_id_value.kind = l->timeout.kind = 0;
     l->type.v.kind = l->service.v.kind = l->method.v.kind = 0;
     l->node_id.v.kind = l->stream_id.v.kind = 0;
-    jl_reset_payload(n, C_REQUEST);
-    jl_reset_payload(n, C_DATA);
+    l->payload_kind[C_REQUEST] = l->payload_kind[C_DATA] = 0;
 }
 
 static void jl_reset_line(gs_node *n)
@@ -1390,9 +1389,6 @@ static void jl_reset_line(gs_node *n)
     jl_reset_body(n);
 }
 
-/* Ids and names are stored by the scanner, unreported. */
-#define jl_want_text(j, b) gs_json_want_into(j, (b)->buf, sizeof (b)->buf, &(b)->v)
-
 /* What a wanted id or name holds. */
 static int jl_state(const gs_json_value *v)
 {
@@ -1401,110 +1397,90 @@ static int jl_state(const gs_json_value *v)
     return v->over ? V_LONG : V_OK;
 }
 
-static int jl_find_capture(const gs_node *n, int container, const gs_json *j)
+/* ----- the members each object expects --------------------------------- */
+
+/* The scanner matches member names against these tables itself: scalars
+ * go straight to the line's buffers, and only body, request and data come
+ * back as events (PROTOCOL.md 1; a member not listed is skipped). */
+
+static gs_json_key jl_key(const char *name, int tag, gs_json_value *into, char *sink, size_t cap)
+{
+    gs_json_key k;
+    gs_json_key_set(&k, name, tag, into, sink, cap);
+    return k;
+}
+#define JL_TEXT_KEY(name, b) jl_key(name, 0, &(b)->v, (b)->buf, sizeof (b)->buf)
+#define JL_NUMBER_KEY(name, v) jl_key(name, 0, v, NULL, 0)
+#define JL_TAG_KEY(name, tag) jl_key(name, tag, NULL, NULL, 0)
+#define JL_ENVELOPE_KEYS (sizeof ((gs_jl *)0)->envelope_keys / sizeof (gs_json_key))
+#define JL_BODY_KEYS (sizeof ((gs_jl *)0)->body_keys / sizeof (gs_json_key))
+
+static void jl_expect_init(gs_node *n)
+{
+    gs_line *l = &n->jl.line;
+    gs_json_key *e = n->jl.envelope_keys, *b = n->jl.body_keys;
+    e[0] = JL_TEXT_KEY("src", &l->src);
+    e[1] = JL_TEXT_KEY("dest", &l->dest);
+    e[2] = JL_TAG_KEY("body", T_BODY);
+    b[0] = JL_TEXT_KEY("type", &l->type);
+    b[1] = JL_NUMBER_KEY("msg_id", &l->msg_id_value);
+    b[2] = JL_TEXT_KEY("node_id", &l->node_id);
+    b[3] = JL_TEXT_KEY("stream_id", &l->stream_id);
+    b[4] = JL_TEXT_KEY("service", &l->service);
+    b[5] = JL_TEXT_KEY("method", &l->method);
+    b[6] = JL_NUMBER_KEY("timeout_ms", &l->timeout);
+    b[7] = JL_TAG_KEY("request", T_REQUEST);
+    b[8] = JL_TAG_KEY("data", T_DATA);
+    n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
+}
+
+/* The payload fields registered methods read, per container. */
+static void jl_expect_captures(gs_node *n)
 {
     unsigned i;
-    for (i = 0; i < n->jl.ncaps; i++)
-        if (n->jl.caps[i].container == container &&
-            jl_key_equals(j, n->jl.caps[i].name, strlen(n->jl.caps[i].name))) return (int)i;
-    return -1;
+    n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
+    for (i = 0; i < n->jl.ncaps; i++) {
+        gs_capture *c = &n->jl.caps[i];
+        n->jl.payload_keys[c->container][n->jl.npayload_keys[c->container]++] =
+            jl_key(c->name, 0, &c->v, c->buf, GS_MAX_VALUE);
+    }
 }
 
-/* A payload field's value is stored in its capture, under the payload's
- * current generation. */
-static void jl_want_capture(gs_node *n, gs_json *j, gs_capture *c)
-{
-    c->gen = n->jl.line.payload_gen[c->container];
-    gs_json_want_into(j, c->buf, GS_MAX_VALUE, &c->v);
-}
-
-/* A member name: decide where its value goes. */
+/* A member the scanner reports: body, request or data. */
 static void jl_on_member(gs_node *n)
 {
     gs_json *j = &n->jl.scan;
-    gs_line *l = &n->jl.line;
-    int t = T_SKIP;
-    switch (l->role[j->depth]) {
-    case R_ENVELOPE:
-        if (jl_key_is(j, "src")) { t = T_SRC; jl_want_text(j, &l->src); }
-        else if (jl_key_is(j, "dest")) { t = T_DEST; jl_want_text(j, &l->dest); }
-        else if (jl_key_is(j, "body")) { t = T_BODY; jl_reset_body(n); gs_json_want(j, NULL, 0); }
-        break;
-    case R_BODY:
-        if (jl_key_is(j, "type")) { t = T_TYPE; jl_want_text(j, &l->type); }
-        else if (jl_key_is(j, "msg_id")) { t = T_MSG_ID; gs_json_want_into(j, NULL, 0, &l->msg_id_value); }
-        else if (jl_key_is(j, "node_id")) { t = T_NODE_ID; jl_want_text(j, &l->node_id); }
-        else if (jl_key_is(j, "stream_id")) { t = T_STREAM_ID; jl_want_text(j, &l->stream_id); }
-        else if (jl_key_is(j, "service")) { t = T_SERVICE; jl_want_text(j, &l->service); }
-        else if (jl_key_is(j, "method")) { t = T_METHOD; jl_want_text(j, &l->method); }
-        else if (jl_key_is(j, "timeout_ms")) { t = T_TIMEOUT; gs_json_want_into(j, NULL, 0, &l->timeout); }
-        else if (jl_key_is(j, "request")) { t = T_REQUEST; jl_reset_payload(n, C_REQUEST); gs_json_want(j, NULL, 0); }
-        else if (jl_key_is(j, "data")) { t = T_DATA; jl_reset_payload(n, C_DATA); gs_json_want(j, NULL, 0); }
-        break;
-    case R_REQUEST:
-    case R_DATA: {
-        int c = jl_find_capture(n, l->role[j->depth] == R_REQUEST ? C_REQUEST : C_DATA, j);
-        if (c >= 0) {
-            t = T_CAPTURE + c;
-            jl_want_capture(n, j, &n->jl.caps[c]);
-        }
-        break;
+    switch (j->key_tag) {
+    case T_BODY: jl_reset_body(n); break;
+    case T_REQUEST: jl_reset_payload(n, C_REQUEST); break;
+    case T_DATA: jl_reset_payload(n, C_DATA); break;
+    default: return;                /* an object that expects nothing */
     }
-    default:
-        break;
-    }
-    l->target = (uint8_t)t;
+    n->jl.line.target = j->key_tag;
+    gs_json_want(j, NULL, 0);
 }
 
-/* Where a member's value is stored when it is a scalar (NULL: reported). */
-static gs_json_value *jl_target_value(gs_node *n, int t)
-{
-    gs_line *l = &n->jl.line;
-    switch (t) {
-    case T_SRC: return &l->src.v;
-    case T_DEST: return &l->dest.v;
-    case T_TYPE: return &l->type.v;
-    case T_MSG_ID: return &l->msg_id_value;
-    case T_NODE_ID: return &l->node_id.v;
-    case T_STREAM_ID: return &l->stream_id.v;
-    case T_SERVICE: return &l->service.v;
-    case T_METHOD: return &l->method.v;
-    case T_TIMEOUT: return &l->timeout;
-    default: return t >= T_CAPTURE ? &n->jl.caps[t - T_CAPTURE].v : NULL;
-    }
-}
-
-/* A wanted value that is not a scalar stored in place: the top value,
- * body, request, data (objects: just begun), or a container where a
- * scalar belongs, kept as its kind. */
+/* A reported value: the top one, body, request or data (objects: just
+ * begun, and told what they expect). */
 static void jl_on_value(gs_node *n)
 {
     gs_json *j = &n->jl.scan;
     gs_line *l = &n->jl.line;
-    int t = l->target;
-    gs_json_value *v;
+    int t = l->target, object = j->kind == GS_JV_OBJECT;
     l->target = T_SKIP;
     /* the top value (containers are reported once opened, at depth 1) */
-    if (j->depth == (j->kind == GS_JV_OBJECT || j->kind == GS_JV_ARRAY ? 1 : 0)) {
+    if (j->depth == (object || j->kind == GS_JV_ARRAY ? 1 : 0)) {
         l->top_kind = j->kind;
-        if (j->kind == GS_JV_OBJECT) l->role[1] = R_ENVELOPE;
+        if (object) gs_json_expect(j, n->jl.envelope_keys, JL_ENVELOPE_KEYS);
         return;
     }
-    if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_OTHER;
-    switch (t) {
-    case T_BODY:
+    if (t == T_BODY) {
         l->body_kind = j->kind;
-        if (j->kind == GS_JV_OBJECT) l->role[j->depth] = R_BODY;
-        break;
-    case T_REQUEST:
-    case T_DATA:
-        l->payload_kind[t == T_REQUEST ? C_REQUEST : C_DATA] = j->kind;
-        if (j->kind == GS_JV_OBJECT) l->role[j->depth] = t == T_REQUEST ? R_REQUEST : R_DATA;
-        break;
-    default:
-        v = jl_target_value(n, t);
-        if (v) v->kind = j->kind;
-        break;
+        if (object) gs_json_expect(j, n->jl.body_keys, JL_BODY_KEYS);
+    } else if (t == T_REQUEST || t == T_DATA) {
+        int c = t == T_REQUEST ? C_REQUEST : C_DATA;
+        l->payload_kind[c] = j->kind;
+        if (object) gs_json_expect(j, n->jl.payload_keys[c], n->jl.npayload_keys[c]);
     }
 }
 
@@ -1552,8 +1528,7 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
         const gs_field *f = &desc->fields[i];
         const gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
         const gs_json_value *v = &c->v;
-        int present = kind == GS_JV_OBJECT && c->gen == n->jl.line.payload_gen[container] &&
-                      v->kind && v->kind != GS_JV_NULL;
+        int present = kind == GS_JV_OBJECT && v->kind && v->kind != GS_JV_NULL;
         switch (f->type) {
         case GS_STRING:
             msg->v[i].s.p = c->buf;
@@ -1584,22 +1559,17 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
 
 #if GS_MAX_CONNS > 0
 /* Scanner events of a JSON object that came whole: members at depth 1
- * are read into payload `container`'s captures, as a line's would be. */
-static void jl_object_events(gs_node *n, int container, const char *p, const char *end,
-                             int *target)
+ * are stored in payload `container`'s captures, as a line's would be. */
+static void jl_object_events(gs_node *n, int container, const char *p, const char *end)
 {
     gs_json *j = &n->jl.object_scan;
     for (;;) {
         int ev = gs_json_next(j, &p, end);
         if (ev == GS_JSON_MORE || ev == GS_JSON_LINE) return;
-        if (ev == GS_JSON_MEMBER) {
-            *target = j->depth == 1 ? jl_find_capture(n, container, j) : -1;
-            if (*target >= 0) jl_want_capture(n, j, &n->jl.caps[*target]);
-        } else if (ev == GS_JSON_VALUE) {
-            if (j->depth == (j->kind == GS_JV_OBJECT || j->kind == GS_JV_ARRAY ? 1 : 0))
-                n->jl.line.payload_kind[container] = j->kind;     /* the top value */
-            else if (*target >= 0) n->jl.caps[*target].v.kind = j->kind;  /* a container */
-            *target = -1;
+        if (ev == GS_JSON_VALUE) {  /* only the top value is reported */
+            n->jl.line.payload_kind[container] = j->kind;
+            if (j->kind == GS_JV_OBJECT)
+                gs_json_expect(j, n->jl.payload_keys[container], n->jl.npayload_keys[container]);
         }
     }
 }
@@ -1614,17 +1584,16 @@ static int jl_decode_object(gs_node *n, unsigned mi, int container, const char *
 {
     static const char tab[] = "\t", newline[] = "\n";
     const char *end = p + len;
-    int target = -1;
     gs_json_reset(&n->jl.object_scan);
     jl_reset_payload(n, container);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
-        jl_object_events(n, container, p, nl ? nl : end, &target);
+        jl_object_events(n, container, p, nl ? nl : end);
         if (!nl) break;
-        jl_object_events(n, container, tab, tab + 1, &target);
+        jl_object_events(n, container, tab, tab + 1);
         p = nl + 1;
     }
-    jl_object_events(n, container, newline, newline + 1, &target);
+    jl_object_events(n, container, newline, newline + 1);
     if (n->jl.object_scan.status != GS_JL_OK) {
         *why = "invalid JSON";
         return GS_INTERNAL;
@@ -1947,6 +1916,7 @@ static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
     if (jl_reply_room(m->out) > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
     for (i = 0; i < m->in->nfields; i++)
         n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
+    jl_expect_captures(n);
     return 0;
 }
 
@@ -1960,6 +1930,7 @@ static void jl_init(gs_node *n)
     n->jl.out_len = 0;
     for (i = 0; i < GS_MAX_STREAMS; i++) n->jl.buckets[i] = -1;
     gs_json_reset(&n->jl.scan);
+    jl_expect_init(n);
     jl_reset_line(n);
 }
 

@@ -456,6 +456,20 @@ typedef struct {
     uint64_t num_mag;               /* a number's magnitude, if it fits */
 } gs_json_value;
 
+/* A member an object expects (gs_json_expect), matched by the scanner. */
+typedef struct {
+    const char *name;               /* at most GS_JSON_KEY_MAX bytes */
+    uint8_t len;
+    uint64_t head;                  /* its first 8 bytes, zero-padded */
+    uint8_t tag;                    /* reported as key_tag (into == NULL) */
+    gs_json_value *into;            /* or: the scalar is stored here */
+    char *sink;                     /* with its string bytes here */
+    size_t cap;
+} gs_json_key;
+
+/* Objects up to this depth can expect keys (gs_json_expect). */
+#define GS_JSON_KEYED 4
+
 /* The scanner. Fields below "results" are for reading after an event. */
 typedef struct {
     uint8_t state, depth, want, in_key, high_ok;
@@ -469,6 +483,8 @@ typedef struct {
     char *sink;                     /* where a wanted string goes */
     size_t sink_cap;
     gs_json_value *into;            /* where a wanted scalar is stored */
+    const gs_json_key *keys[GS_JSON_KEYED + 1];  /* by depth (gs_json_expect) */
+    uint8_t nkeys[GS_JSON_KEYED + 1];
     /* results */
     uint8_t kind, status, too_deep;
     uint8_t str_over;               /* the string did not fit the sink */
@@ -478,6 +494,7 @@ typedef struct {
     uint64_t num_mag;
     size_t key_len;
     uint8_t key_over;
+    uint8_t key_tag;                /* an expected key's tag; 0 otherwise */
     char key[GS_JSON_KEY_MAX];
 } gs_json;
 
@@ -497,9 +514,21 @@ void gs_json_want(gs_json *j, char *sink, size_t cap);
 
 /* gs_json_want_into is gs_json_want for a consumer that only keeps a
  * scalar: *into is cleared now and filled when the scalar ends, without a
- * GS_JSON_VALUE (one return to the caller fewer per member). Containers
- * are reported as by gs_json_want. */
+ * GS_JSON_VALUE (one return to the caller fewer per member). A container
+ * is kept as its kind alone and skipped, unreported. */
 void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into);
+
+/* gs_json_expect, called right after the GS_JSON_VALUE of an entered
+ * object at depth <= GS_JSON_KEYED, gives the n members it expects. The
+ * scanner then matches member names itself: a key with `into` has its
+ * value wanted there (gs_json_want_into) without an event; a key without
+ * is reported by GS_JSON_MEMBER with its tag in key_tag; other members
+ * are skipped unreported. keys must outlive the object. */
+void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n);
+
+/* gs_json_key_set fills an expected key (name must outlive it). */
+void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *into,
+                     char *sink, size_t cap);
 
 /* gs_utf8_valid says whether s[0..n) is valid UTF-8 (RFC 3629). */
 int gs_utf8_valid(const char *s, size_t n);
@@ -638,7 +667,8 @@ struct gs_stream {                  /* the call core's part */
         gs_h2_stream h2;
 #endif
     } fe;
-    char *state_area;               /* its bytes in node->stream_states */
+    char *state_area;               /* its bytes in node->stream_states
+                                       (NULL until the slot's first call) */
 };
 
 /* A stream's state lives apart from its slot: the slots then share pages,
@@ -650,7 +680,6 @@ typedef struct {                    /* one JSON payload field, per line */
     const char *name;
     uint8_t type;                   /* gs_type */
     gs_json_value v;                /* what the line held */
-    uint64_t gen;                   /* payload generation it belongs to */
     char *buf;                      /* strings only */
 } gs_capture;
 
@@ -660,12 +689,10 @@ typedef struct { gs_json_value v; char buf[GS_MAX_NAME]; } gs_namebuf;
 typedef struct {                    /* what a line said, as far as needed */
     uint8_t top_kind, body_kind, payload_kind[3];
     uint8_t target, type_id;        /* where the next value goes; the type */
-    uint64_t payload_gen[3];        /* bumped when a payload starts anew */
     gs_json_value msg_id_value, timeout;
     gs_reply_to msg_id;             /* msg_id as replies echo it */
     gs_idbuf src, dest, node_id, stream_id;
     gs_namebuf type, service, method;
-    uint8_t role[GS_MAX_DEPTH + 1]; /* what the object at each depth is */
 } gs_line;
 
 typedef struct {                    /* the log: a ring of entries, or a file */
@@ -699,6 +726,9 @@ typedef struct {                    /* the JSON-lines front end */
     gs_capture caps[GS_MAX_CAPTURES];
     unsigned ncaps, nstring_caps;
     char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];
+    gs_json_key envelope_keys[3], body_keys[9];     /* what each object expects */
+    gs_json_key payload_keys[3][GS_MAX_CAPTURES];   /* by container */
+    uint8_t npayload_keys[3];
     int16_t buckets[GS_MAX_STREAMS];    /* live streams by id */
     size_t out_len;
     char out[GS_OUT_SIZE];

@@ -115,6 +115,27 @@ void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into)
     j->into = into;
 }
 
+void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *into,
+                     char *sink, size_t cap)
+{
+    size_t len = strlen(name);
+    k->name = name;
+    k->len = (uint8_t)len;
+    k->head = 0;
+    memcpy(&k->head, name, len < 8 ? len : 8);
+    k->tag = (uint8_t)tag;
+    k->into = into;
+    k->sink = sink;
+    k->cap = cap;
+}
+
+void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
+{
+    if (j->depth > GS_JSON_KEYED) return;
+    j->keys[j->depth] = keys;
+    j->nkeys[j->depth] = (uint8_t)n;
+}
+
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
@@ -210,8 +231,9 @@ static void start_string(gs_json *j, int key)
 static inline int open_container(gs_json *j, int object)
 {
     int wanted = j->want;
+    gs_json_value *into = j->into;
     j->want = 0;
-    j->into = NULL;                 /* containers are always reported */
+    j->into = NULL;
     if (j->depth == GS_MAX_DEPTH) {
         j->too_deep = 1;
         j->deep = 1;
@@ -222,8 +244,13 @@ static inline int open_container(gs_json *j, int object)
     j->depth++;
     if (object) j->objects |= bit(j->depth);
     else j->objects &= ~bit(j->depth);
+    if (into) {                     /* kept as its kind, then skipped */
+        into->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
+        wanted = 0;
+    }
     if (object && wanted) j->entered |= bit(j->depth);
     else j->entered &= ~bit(j->depth);
+    if (j->depth <= GS_JSON_KEYED) j->nkeys[j->depth] = 0;
     j->state = object ? J_OBJ_FIRST : J_ARR_FIRST;
     if (!wanted) return -1;
     j->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
@@ -270,6 +297,39 @@ static void num_digit(gs_json *j, unsigned char c)
     else j->num_mag = j->num_mag * 10 + d;
 }
 
+/* Whether key k is the member name just read, whose length it has: the
+ * first 8 bytes at once (a short name read is zero-padded, as k->head
+ * is), the rest one by one. */
+static int key_matches(const gs_json *j, const gs_json_key *k)
+{
+    uint64_t head;
+    size_t i;
+    memcpy(&head, j->key, 8);
+    if (head != k->head) return 0;
+    for (i = 8; i < k->len; i++)
+        if (k->name[i] != j->key[i]) return 0;
+    return 1;
+}
+
+/* A member name of an object with expected keys: a scalar member is
+ * stored where its key says, unreported; one with a tag is reported;
+ * any other member is skipped. */
+static int expected_member(gs_json *j)
+{
+    const gs_json_key *k = j->keys[j->depth], *end = k + j->nkeys[j->depth];
+    if (j->key_over) return -1;
+    for (; k < end; k++) {
+        if (k->len != j->key_len || !key_matches(j, k)) continue;
+        if (k->into) {
+            gs_json_want_into(j, k->sink, k->cap, k->into);
+            return -1;
+        }
+        j->key_tag = k->tag;
+        return GS_JSON_MEMBER;
+    }
+    return -1;
+}
+
 /* A string's closing quote. */
 static int string_done(gs_json *j)
 {
@@ -280,6 +340,9 @@ static int string_done(gs_json *j)
         j->key_len = j->str_over ? 0 : j->str_len;
         j->key_over = j->str_over;
         j->want = 0;
+        if (j->key_len < 8) memset(j->key + j->key_len, 0, 8);
+        if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth]) return expected_member(j);
+        j->key_tag = 0;
         return GS_JSON_MEMBER;
     }
     return scalar_done(j, GS_JV_STRING);
@@ -577,6 +640,9 @@ value:
         ev = open_container(j, c == '{');
         p++;
         if (ev >= 0) goto emit;
+        if (p == end) goto more;
+        c = (unsigned char)*p;
+        if (j->state == J_OBJ_FIRST) goto obj_first;
         goto resume;
     default:
         ev = begin_value(j, c);
@@ -642,6 +708,10 @@ str: {
         ev = string_done(j);
         p++;
         if (ev >= 0) goto emit;
+        if (p == end) goto more;
+        c = (unsigned char)*p;
+        if (j->state == J_COLON) goto colon;    /* after a key */
+        if (j->state == J_NEXT) goto next;      /* after a value */
         goto resume;
     }
     if (c == '\\') ADVANCE(J_ESC, resume_byte);

@@ -534,6 +534,127 @@ static void test_sink_reuse(void)
            "wrote \"%.5s\" into that sink", s);
 }
 
+/* ----- expected members (gs_json_expect, gs_json_want_into) ------------ */
+
+/* Lines of an envelope-like object; "inner" (tag 1) holds a second table.
+ * Each line's stored values are summarised, and every way of cutting the
+ * input must give the same summaries. */
+static const char expect_doc[] =
+    "{\"id\":\"abc\",\"n\":42,\"skip\":{\"id\":\"no\"},\"inner\":{\"long_name_x\":\"L\",\"long_name_y\":7}}\n"
+    "{\"\\u0069d\":\"e\\u00e9\",\"n\":-1.5,\"id\":[1],\"inner\":5}\n"
+    "{\"n\":true,\"id\":\"first\",\"id\":\"second\",\"identifier_much_longer_than_32_bytes\":\"x\"}\n"
+    "{\"inner\":{\"long_name_x\":{\"a\":1},\"long_name_\":\"prefix only\",\"id\":\"not here\"}}\n"
+    "{\"id\":\"0123456789abcdefXYZ\",\"n\":18446744073709551616}\n";
+
+static const char *const expect_lines[] = {
+    "id=S3:abc n=N42 x=S1:L y=N7 inner=O",
+    "id=A n=NFRAC x=- y=- inner=N",
+    "id=S6:second n=T x=- y=- inner=-",
+    "id=- n=- x=O y=- inner=O",
+    "id=S16+over:0123456789abcdef n=NBIG x=- y=- inner=-",
+};
+
+typedef struct {
+    gs_json j;
+    gs_json_value id, n, x, y;
+    char id_buf[16], x_buf[16];
+    gs_json_key outer[3], inner[2];
+    int inner_kind, pending_inner;
+    str out;
+} expect_rec;
+
+static void expect_value(str *s, const char *name, const gs_json_value *v, const char *buf)
+{
+    sfmt(s, " %s=", name);
+    if (!v->kind) { sfmt(s, "-"); return; }
+    switch (v->kind) {
+    case GS_JV_STRING:
+        sfmt(s, "S%zu%s:", v->len, v->over ? "+over" : "");
+        sbytes(s, buf, v->len < 16 ? v->len : 16);
+        break;
+    case GS_JV_NUMBER:
+        if (v->num_big) sfmt(s, "NBIG");
+        else if (!v->num_int) sfmt(s, "NFRAC");
+        else sfmt(s, "N%s%" PRIu64, v->num_neg ? "-" : "", v->num_mag);
+        break;
+    case GS_JV_OBJECT: sfmt(s, "O"); break;
+    case GS_JV_ARRAY: sfmt(s, "A"); break;
+    case GS_JV_TRUE: sfmt(s, "T"); break;
+    default: sfmt(s, "K%d", v->kind); break;
+    }
+}
+
+static void expect_init(expect_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    gs_json_reset(&r->j);
+    gs_json_key_set(&r->outer[0], "id", 0, &r->id, r->id_buf, sizeof r->id_buf);
+    gs_json_key_set(&r->outer[1], "n", 0, &r->n, NULL, 0);
+    gs_json_key_set(&r->outer[2], "inner", 1, NULL, NULL, 0);
+    gs_json_key_set(&r->inner[0], "long_name_x", 0, &r->x, r->x_buf, sizeof r->x_buf);
+    gs_json_key_set(&r->inner[1], "long_name_y", 0, &r->y, NULL, 0);
+}
+
+static void expect_feed(expect_rec *r, const char *p, size_t n)
+{
+    const char *end = p + n;
+    for (;;) {
+        int ev = gs_json_next(&r->j, &p, end);
+        if (ev == GS_JSON_MORE) return;
+        if (ev == GS_JSON_VALUE && r->pending_inner) {
+            r->pending_inner = 0;
+            r->inner_kind = r->j.kind;
+            if (r->j.kind == GS_JV_OBJECT) gs_json_expect(&r->j, r->inner, 2);
+        } else if (ev == GS_JSON_VALUE && r->j.depth == 1) {
+            gs_json_expect(&r->j, r->outer, 3);
+        } else if (ev == GS_JSON_MEMBER) {
+            if (r->j.key_tag == 1) { r->pending_inner = 1; gs_json_want(&r->j, NULL, 0); }
+            else sfmt(&r->out, " unexpected-member");
+        } else if (ev == GS_JSON_LINE) {
+            expect_value(&r->out, "id", &r->id, r->id_buf);
+            expect_value(&r->out, "n", &r->n, NULL);
+            expect_value(&r->out, "x", &r->x, r->x_buf);
+            expect_value(&r->out, "y", &r->y, NULL);
+            sfmt(&r->out, " inner=%s\n", !r->inner_kind ? "-" : r->inner_kind == GS_JV_OBJECT ? "O" : "N");
+            r->id.kind = r->n.kind = r->x.kind = r->y.kind = 0;
+            r->inner_kind = 0;
+        } else {
+            sfmt(&r->out, " unexpected-event");
+        }
+    }
+}
+
+static void test_expected_members(void)
+{
+    static const size_t steps[] = { 0, 1, 3, 7, 17 };
+    str want = { 0 };
+    unsigned i, k;
+    sclear(&want);
+    for (i = 0; i < sizeof expect_lines / sizeof *expect_lines; i++)
+        sfmt(&want, " %s\n", expect_lines[i]);
+    for (k = 0; k < sizeof steps / sizeof *steps; k++) {
+        static expect_rec r;
+        size_t n = sizeof expect_doc - 1, at, step = steps[k] ? steps[k] : n;
+        char name[96];
+        expect_init(&r);
+        sclear(&r.out);
+        for (at = 0; at < n; at += step) {
+            size_t m = n - at < step ? n - at : step;
+            char *chunk = malloc(m);    /* exactly m bytes: ASan sees a read past it */
+            if (!chunk) abort();
+            memcpy(chunk, expect_doc + at, m);
+            expect_feed(&r, chunk, m);
+            free(chunk);
+        }
+        snprintf(name, sizeof name, "scan: expected members stored in place, %s",
+                 steps[k] ? "" : "whole");
+        if (steps[k]) snprintf(name + strlen(name), sizeof name - strlen(name), "%zu-byte chunks", steps[k]);
+        report(strcmp(r.out.p, want.p) == 0, name, "got\n%swant\n%s", r.out.p, want.p);
+        free(r.out.p);
+    }
+    free(want.p);
+}
+
 /* ===================================================================== */
 /* Scanner: long strings and deep nesting, fed in chunks                  */
 /* ===================================================================== */
@@ -1039,6 +1160,7 @@ int main(int argc, char **argv)
     const char *checker = argc > 1 ? argv[1] : "tests/writer_check.py";
     test_documents();
     test_sink_reuse();
+    test_expected_members();
     test_long_strings();
     test_deep();
     test_writer_cases();
