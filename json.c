@@ -507,12 +507,15 @@ static const char *scan_deep(gs_json *j, const char *p, const char *end)
         c = (unsigned char)*p;                               \
         goto label;                                          \
     } while (0)
+/* Whitespace and '\n' are both at most ' ': compact JSON pays one compare. */
 #define SKIP_WS()                                            \
-    while (is_ws(c)) {                                       \
-        if (++p == end) goto more;                           \
-        c = (unsigned char)*p;                               \
-    }                                                        \
-    if (c == '\n') goto newline
+    if (c <= ' ') {                                          \
+        while (is_ws(c)) {                                   \
+            if (++p == end) goto more;                       \
+            c = (unsigned char)*p;                           \
+        }                                                    \
+        if (c == '\n') goto newline;                         \
+    }
 
 /* One byte in a rare state. Returns an event, -1 (go on) or -2 (invalid).
  * *consumed is 0 when the byte must be read again in the new state. */
@@ -796,10 +799,14 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
     const unsigned char *end = s + n;
     *d++ = '"';
     while (s < end) {
-        size_t run = plain_run(s, (size_t)(end - s), 1);
-        memcpy(d, s, run);
-        d += run;
-        s += run;
+        if (end - s < 16) {         /* short: checked and copied in one pass */
+            while (s < end && !str_stop[*s] && *s != 0x7F) *d++ = (char)*s++;
+        } else {
+            size_t run = plain_run(s, (size_t)(end - s), 1);
+            memcpy(d, s, run);
+            d += run;
+            s += run;
+        }
         if (s == end) break;
         if (*s < 0x80) {
             unsigned char c = *s++;
@@ -860,10 +867,29 @@ static const char two_digits[] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+/* Below 10^8 (msg_ids, counts, seqs) the digits are counted first and
+ * written in place with 32-bit arithmetic. */
+static char *put_u32_small(char *d, uint32_t x)
+{
+    unsigned len = x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 :
+                   x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : 8;
+    char *e = d + len;
+    while (x >= 100) {
+        uint32_t r = x % 100;
+        x /= 100;
+        e -= 2;
+        memcpy(e, two_digits + 2 * r, 2);
+    }
+    if (x >= 10) memcpy(e - 2, two_digits + 2 * x, 2);
+    else e[-1] = (char)('0' + x);
+    return d + len;
+}
+
 char *gs_json_put_u64(char *d, uint64_t v)
 {
     char tmp[20];
     int n = 20;
+    if (v < 100000000) return put_u32_small(d, (uint32_t)v);
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
