@@ -13,7 +13,7 @@ grpcstream: $(SRC) grpcstream.h
 test: all
 	./test.sh
 
-bench: all
+bench: all grpcstream-static
 	sh bench/bench.sh
 
 # only the gRPC comparison of make bench (grpcstream vs gRPC C++ and grpc-go),

@@ -29,7 +29,8 @@
 # Environment: GS (node binary, default ./grpcstream), CC (default cc),
 # REPS (default 5), MEM_REPS (3), BIDI_N (1000000), WATCH_N (200000),
 # MIXED_N (500000), PING_N (10000), LOG_N (1000000), FOLLOW_N (10000),
-# FOLLOW_EXT_N (200), PYTHON (python3), GRPC_PYTHON (grpc_bench.sh's
+# FOLLOW_EXT_N (200), PYTHON (python3), GS_GRPC (the gRPC part's server,
+# default ./grpcstream-static), GRPC_PYTHON (grpc_bench.sh's
 # PYTHON: one with grpcio), RUN_TIMEOUT (60:
 # seconds before a run is killed and counted as failed).  Exit status: 0 when
 # every run worked (whatever the figures), 1 when the node could not be
@@ -238,9 +239,11 @@ follow follow-ext "$FOLLOW_EXT_N" "follow latency (external writer -> push, 50 m
 
 # gRPC over h2c against gRPC C++ and grpc-go peers (bench/grpc_bench.sh:
 # h2load; SKIP lines when h2load or a peer's toolchain is missing); its
-# table is added to this one
+# table is added to this one. It measures GS_GRPC (default: the static
+# build, make grpcstream-static), since a dynamic glibc and its loader are
+# about 1.4 MB of the peak RSS it compares.
 say ""
-GS=$GS REPS=$REPS PYTHON=${GRPC_PYTHON:-} sh bench/grpc_bench.sh > "$tmp/grpc.out"
+GS=${GS_GRPC:-./grpcstream-static} REPS=$REPS PYTHON=${GRPC_PYTHON:-} sh bench/grpc_bench.sh > "$tmp/grpc.out"
 rc=$?
 cat "$tmp/grpc.out"
 cat "$tmp/grpc.out" >> "$RES"
