@@ -146,7 +146,7 @@ static gs_stream *st_alloc(gs_node *n)
     s->follows = s->waiting = s->queued = s->parked = 0;
     s->count = 0;
     s->budget = 0;
-    s->deadline = 0;
+    s->deadline = s->wake_ms = 0;
     return s;
 }
 
@@ -201,8 +201,9 @@ static void st_retire(gs_node *n, gs_stream *s)
     if (s->queued == 1) queue_remove(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
     if (s->queued == 2) queue_remove(n->runq, &n->runq_head, &n->runq_len, s->self);
     if (s->deadline) n->deadlines--;
+    if (s->wake_ms) n->timers--;
     s->queued = s->waiting = s->parked = 0;
-    s->deadline = 0;
+    s->deadline = s->wake_ms = 0;
 }
 
 static void st_free(gs_node *n, gs_stream *s)
@@ -248,8 +249,10 @@ static int fe_room(const gs_node *n, const gs_stream *s, int for_what);
  * cancel, end; and the scheduler: turns of at most GS_SLICE messages,
  * wake-ups of waiting streams, deadlines on the caller's clock. It reads
  * no wire format and writes none. Every call, unary ones too, holds a slot
- * while it runs. Replies are checked here: a string field longer than
- * GS_MAX_OUT_VALUE ends the call RESOURCE_EXHAUSTED. */
+ * while it runs. The four kinds: unary, server streaming, bidi, client
+ * streaming (exactly one response, after the half-close). Replies are
+ * checked here: a string field longer than GS_MAX_OUT_VALUE ends the call
+ * RESOURCE_EXHAUSTED. */
 
 static int core_find(const gs_node *n, const char *svc, size_t svc_len,
                      const char *name, size_t name_len)
@@ -395,32 +398,77 @@ static void core_unary(gs_node *n, gs_stream *s, const gs_msg *req)
     core_end(n, s, 1, status, why);
 }
 
-/* A client message on a bidi stream: recv() answers it or ends the call. */
-static void core_deliver(gs_node *n, gs_stream *s, const gs_msg *in)
+/* Whether the client sends a stream of messages (bidi, client streaming). */
+static int core_streams_in(int kind)
+{
+    return kind == GS_BIDI_STREAMING || kind == GS_CLIENT_STREAMING;
+}
+
+/* A client message on a bidi or client stream: recv() answers it, takes
+ * it (client streaming: GS_AGAIN), or ends the call. Returns GS_OK when
+ * it was answered, GS_AGAIN when taken, else the status the call ended
+ * with. */
+static int core_deliver(gs_node *n, gs_stream *s, const gs_msg *in)
 {
     gs_msg out;
     const char *why = NULL;
     int status;
     out.desc = s->method->out;
     status = s->method->recv(n, s, in, &out, &why);
-    if (status == GS_OK) status = core_check_reply(n, &out, &why);
-    if (status != GS_OK) core_end(n, s, 1, status, why);
-    else core_emit(n, s, &out, 1);
+    if (s->kind == GS_CLIENT_STREAMING) {
+        if (status == GS_AGAIN) return GS_AGAIN;
+    } else if (status == GS_OK) {
+        status = core_check_reply(n, &out, &why);
+        if (status == GS_OK) return core_emit(n, s, &out, 1);
+    }
+    core_end(n, s, 1, status, why);
+    return status;
 }
 
-/* The client half-closed a bidi stream: it ends (OK unless half_close
- * says otherwise), or goes on sending with next() as HALF_CLOSED. */
+/* A client stream's next() result: its one response ends the call OK.
+ * Returns 1 if the call goes on (not ready yet), 0 if it ended. */
+static int core_respond(gs_node *n, gs_stream *s, int r, const gs_msg *m, const char *why,
+                        int by_request)
+{
+    if (r == GS_SEND) {
+        r = core_check_reply(n, m, &why);
+        if (r == GS_OK && core_emit(n, s, m, by_request) != GS_OK) return 0;
+    } else if (r == GS_AGAIN || r == GS_WAIT) {
+        if (r == GS_WAIT) s->waiting = 1;
+        return 1;
+    } else if (r == GS_OK) {
+        r = GS_INTERNAL, why = "client-streaming call ended without a response";
+    }
+    core_end(n, s, by_request, r, why);
+    return 0;
+}
+
+/* The client half-closed: a bidi stream ends (OK unless half_close says
+ * otherwise) or goes on sending with next() as HALF_CLOSED; a client
+ * stream's next() gives its response now, as the answer to the
+ * half-close, or later. */
 static void core_half_close(gs_node *n, gs_stream *s)
 {
     const char *why = NULL;
-    int r = s->method->half_close ? s->method->half_close(n, s, &why) : GS_OK;
-    if (r == GS_AGAIN || r == GS_WAIT) {
-        s->state = GS_HALF_CLOSED;
-        if (r == GS_WAIT) s->waiting = 1;
-        else st_make_urgent(n, s);
+    int client = s->kind == GS_CLIENT_STREAMING;
+    int r = s->method->half_close ? s->method->half_close(n, s, &why) : client ? GS_AGAIN : GS_OK;
+    if (r != GS_AGAIN && r != GS_WAIT) {
+        core_end(n, s, 1, r, why);
         return;
     }
-    core_end(n, s, 1, r, why);
+    s->state = GS_HALF_CLOSED;
+    if (client && r == GS_AGAIN) {
+        gs_msg m;
+        m.desc = s->method->out;
+        why = NULL;
+        r = s->method->next(n, s, &m, &why);
+        if (!core_respond(n, s, r, &m, why, 1)) return;
+        if (s->waiting) return;
+    } else if (r == GS_WAIT) {
+        s->waiting = 1;
+        return;
+    }
+    st_make_urgent(n, s);
 }
 
 static void core_cancel(gs_node *n, gs_stream *s)
@@ -445,6 +493,10 @@ static int core_run_turn(gs_node *n, gs_stream *s)
         s->budget--;
         m.desc = s->method->out;
         r = s->method->next(n, s, &m, &why);
+        if (s->kind == GS_CLIENT_STREAMING) {
+            if (core_respond(n, s, r, &m, why, 0) && !s->waiting) break;
+            return 0;
+        }
         if (r == GS_SEND) {
             r = core_check_reply(n, &m, &why);
             if (r == GS_OK) {
@@ -507,12 +559,42 @@ int gs_pump(gs_node *n)
 
 #define URGENT_AT(n, i) ((n)->urgent[((n)->urgent_head + (i)) % GS_MAX_STREAMS])
 
+static void core_drop_timer(gs_node *n, gs_stream *s)
+{
+    if (!s->wake_ms) return;
+    s->wake_ms = 0;
+    n->timers--;
+}
+
+void gs_stream_wake_after(gs_node *n, gs_stream *s, uint64_t us)
+{
+    uint64_t ms = us / 1000 + (us % 1000 != 0);
+    if (!s->wake_ms) n->timers++;
+    s->wake_ms = ms > UINT64_MAX - n->now_ms ? UINT64_MAX : n->now_ms + ms;
+    if (!s->wake_ms) s->wake_ms = 1;        /* 0 means none: a clock at 0 */
+}
+
+/* Runs every waiting stream whose timer has fired. */
+static void core_fire_timers(gs_node *n)
+{
+    int i;
+    for (i = 0; n->timers && i < GS_MAX_STREAMS; i++) {
+        gs_stream *s = &n->streams[i];
+        if (s->state == GS_FREE || !s->wake_ms || s->wake_ms > n->now_ms) continue;
+        core_drop_timer(n, s);
+        if (!s->waiting) continue;
+        s->waiting = 0;
+        st_make_runnable(n, s);
+    }
+}
+
 void gs_wake(gs_node *n, const gs_method *m)
 {
     unsigned first = n->urgent_len, i, k;
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         gs_stream *s = &n->streams[i];
         if (s->state != GS_FREE && s->waiting && s->method == m) {
+            core_drop_timer(n, s);
             s->waiting = 0;
             st_make_urgent(n, s);
         }
@@ -551,14 +633,16 @@ void gs_end_calls(gs_node *n, int status, const char *why)
     }
 }
 
-/* The earliest deadline of a live call, or 0 if none. */
+/* The earliest deadline or timer of a live call, or 0 if none. */
 static uint64_t core_next_deadline(const gs_node *n)
 {
     uint64_t first = 0;
     int i;
-    for (i = 0; n->deadlines && i < GS_MAX_STREAMS; i++) {
+    for (i = 0; (n->deadlines || n->timers) && i < GS_MAX_STREAMS; i++) {
         const gs_stream *s = &n->streams[i];
-        if (s->state != GS_FREE && s->deadline && (!first || s->deadline < first)) first = s->deadline;
+        if (s->state == GS_FREE) continue;
+        if (s->deadline && (!first || s->deadline < first)) first = s->deadline;
+        if (s->wake_ms && (!first || s->wake_ms < first)) first = s->wake_ms;
     }
     return first;
 }
@@ -1744,6 +1828,13 @@ static void jl_on_close(gs_node *n)
     if (s) core_half_close(n, s);
 }
 
+/* A client stream took a message: the send is answered without data. */
+static void jl_send_ok(gs_node *n, gs_stream *s)
+{
+    jl_addr a = jl_line_addr(n);
+    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, "grpc_bidi_stream_send_ok"), s->fe.jl.id));
+}
+
 static void jl_on_send(gs_node *n)
 {
     gs_stream *s = jl_open_stream(n);
@@ -1754,7 +1845,13 @@ static void jl_on_send(gs_node *n)
     if (n->jl.scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = jl_too_deep(n);
     else status = jl_decode_payload(n, s->method_index, C_DATA, &in, &why);
     if (status != GS_OK) core_end(n, s, 1, status, why);
-    else core_deliver(n, s, &in);
+    else if (core_deliver(n, s, &in) == GS_AGAIN) jl_send_ok(n, s);
+}
+
+/* grpc_bidi_stream_open opens client streams too (README "Per type"). */
+static int jl_kind_fits(gs_kind method, gs_kind asked)
+{
+    return method == asked || (asked == GS_BIDI_STREAMING && method == GS_CLIENT_STREAMING);
 }
 
 /* The checks every call makes before it runs (method, kind, depth,
@@ -1769,7 +1866,7 @@ static gs_stream *jl_admit(gs_node *n, int type, gs_kind kind, gs_msg *req)
     if (jl_state(&l->service.v) == V_OK && jl_state(&l->method.v) == V_OK)
         mi = core_find(n, l->service.buf, l->service.v.len, l->method.buf, l->method.v.len);
     if (mi < 0) status = GS_UNIMPLEMENTED, why = "unknown method";
-    else if (n->methods[mi]->kind != kind) status = GS_UNIMPLEMENTED, why = jl_kind_mismatch[kind];
+    else if (!jl_kind_fits(n->methods[mi]->kind, kind)) status = GS_UNIMPLEMENTED, why = jl_kind_mismatch[kind];
     else if (n->jl.scan.too_deep) status = GS_RESOURCE_EXHAUSTED, why = jl_too_deep(n);
     else if (kind != GS_BIDI_STREAMING) status = jl_decode_payload(n, (unsigned)mi, C_REQUEST, req, &why);
     if (status == GS_OK && kind != GS_UNARY && l->timeout.kind && !jl_timeout_ok(&l->timeout))
@@ -1912,7 +2009,7 @@ static uint8_t jl_capture_for(gs_node *n, int container, const gs_field *f)
 static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     unsigned i;
-    int container = m->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST;
+    int container = core_streams_in(m->kind) ? C_DATA : C_REQUEST;
     if (jl_reply_room(m->out) > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
     for (i = 0; i < m->in->nfields; i++)
         n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
@@ -3765,7 +3862,7 @@ static int h2_decode(gs_node *n, gs_stream *s, const char *p, uint32_t len, int 
         return GS_INTERNAL;
     }
     if (s->fe.h2.json)
-        return jl_decode_object(n, s->method_index, s->kind == GS_BIDI_STREAMING ? C_DATA : C_REQUEST,
+        return jl_decode_object(n, s->method_index, core_streams_in(s->kind) ? C_DATA : C_REQUEST,
                                 p, len, m, why);
     return pb_decode(s->method->in, p, len, m, why, n->why, sizeof n->why);
 }
@@ -3811,7 +3908,7 @@ static void h2_rx_drain(gs_node *n, gs_stream *s)
 {
     gs_h2_stream *h = &s->fe.h2;
     size_t used;
-    if (s->kind != GS_BIDI_STREAMING || !h->started || s->state != GS_OPEN) return;
+    if (!core_streams_in(s->kind) || !h->started || s->state != GS_OPEN) return;
     if (h->rx_len) {
         used = h2_deliver(n, s, h2_rx(n, s), h->rx_len);
         if (!h->rx_len) return;     /* the call ended */
@@ -3833,7 +3930,7 @@ static void h2_peer_end(gs_node *n, gs_h2_conn *c, gs_stream *s)
         return;
     }
     if (h->ended || s->state == GS_CLOSING) return;
-    if (s->kind == GS_BIDI_STREAMING) { h2_rx_drain(n, s); return; }
+    if (core_streams_in(s->kind)) { h2_rx_drain(n, s); return; }
     if (h->started) return;
     rx = h2_rx(n, s);
     if (h->rx_len < 5) core_end(n, s, 1, GS_INTERNAL, "missing request message");
@@ -3854,7 +3951,7 @@ static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int fin
         h2_stream_error(n, &n->conns[h->conn], s, H2E_PROTOCOL);   /* RFC 9113 8.1.1 */
         return;
     }
-    if (!h->rx_len && s->kind == GS_BIDI_STREAMING) {
+    if (!h->rx_len && core_streams_in(s->kind)) {
         size_t used = h2_deliver(n, s, p, len);
         p += used;
         len -= used;
@@ -3870,7 +3967,7 @@ static void h2_data(gs_node *n, gs_stream *s, const char *p, size_t len, int fin
     }
     memcpy(h2_rx(n, s) + h->rx_len, p, len);
     h->rx_len += (uint32_t)len;
-    if (s->kind != GS_BIDI_STREAMING && h->rx_len >= 5 &&
+    if (!core_streams_in(s->kind) && h->rx_len >= 5 &&
         h2_u32((const uint8_t *)h2_rx(n, s) + 1) > GS_H2_BUF - 5) {        /* as h2_deliver */
         core_end(n, s, 1, GS_RESOURCE_EXHAUSTED, "message larger than the node's buffers");
         return;
@@ -3957,7 +4054,7 @@ static void h2_open(gs_node *n, gs_h2_conn *c, uint32_t sid)
     h2_stream_init(n, c, s, sid);
     s->fe.h2.json = (uint8_t)json;
     s->fe.h2.content_length = r->content_length;
-    if (s->kind == GS_BIDI_STREAMING) {
+    if (core_streams_in(s->kind)) {
         s->fe.h2.started = 1;
         if (core_start(n, s, NULL) != GS_OK) return;
     }
@@ -4589,6 +4686,7 @@ static int method_ok(const gs_method *m)
     case GS_UNARY: return m->unary != NULL;
     case GS_SERVER_STREAMING: return m->next != NULL;
     case GS_BIDI_STREAMING: return m->recv != NULL && (!m->half_close || m->next);
+    case GS_CLIENT_STREAMING: return m->recv != NULL && m->next != NULL;
     }
     return 0;
 }
@@ -4636,7 +4734,7 @@ void gs_init(gs_node *n)
     n->nmethods = 0;
     n->now_ms = 0;
     n->next_serial = 0;
-    n->deadlines = 0;
+    n->deadlines = n->timers = 0;
     n->diag = NULL;
     st_init(n);
     log_init(&n->log);
@@ -4671,6 +4769,7 @@ void gs_tick(gs_node *n, uint64_t now_ms)
     if (n->log.fd >= 0 && now_ms - n->log.checked_ms >= FILE_CHECK_MS) watch_refresh(n);
 #endif
     core_expire(n);
+    core_fire_timers(n);
 #if GS_MAX_CONNS > 0
     h2_tick(n);
 #endif
@@ -4698,7 +4797,7 @@ int gs_runnable(const gs_node *n) { return n->urgent_len || n->runq_len; }
 
 int gs_idle(const gs_node *n)
 {
-    return !n->deadlines && !n->urgent_len && !n->runq_len;
+    return !n->deadlines && !n->timers && !n->urgent_len && !n->runq_len;
 }
 
 size_t gs_feed(gs_node *n, const char *in, size_t len) { return jl_feed(n, in, len); }
@@ -5091,6 +5190,14 @@ static int usage(FILE *to, int status)
     return status;
 }
 
+/* A program that vendors grpcstream can keep this shell (stdin/stdout or
+ * --listen) and serve its own methods beside the built-in ones: build with
+ * -DGS_MAIN_SERVICES=fn, where int fn(gs_node *) registers them after
+ * gs_init and returns 0 (e.g. examples/counter.c's counter_services). */
+#ifdef GS_MAIN_SERVICES
+int GS_MAIN_SERVICES(gs_node *node);
+#endif
+
 int main(int argc, char **argv)
 {
     const char *log = NULL, *listen_spec = NULL;
@@ -5104,6 +5211,12 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     gs_init(&node);
+#ifdef GS_MAIN_SERVICES
+    if (GS_MAIN_SERVICES(&node) != 0) {
+        fputs("grpcstream: cannot register the program's services\n", stderr);
+        return 2;
+    }
+#endif
     gs_set_diagnostic(&node, stderr_line);
     if (log && gs_log_open(&node, log) != 0) {
         fprintf(stderr, "grpcstream: cannot open log %s: %s\n", log, strerror(errno));

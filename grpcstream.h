@@ -253,7 +253,7 @@ typedef struct {
 typedef struct gs_node gs_node;
 typedef struct gs_stream gs_stream;
 
-typedef enum { GS_UNARY, GS_SERVER_STREAMING, GS_BIDI_STREAMING } gs_kind;
+typedef enum { GS_UNARY, GS_SERVER_STREAMING, GS_BIDI_STREAMING, GS_CLIENT_STREAMING } gs_kind;
 
 /* What next() returns besides a final status (which ends the stream). */
 enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
@@ -265,8 +265,9 @@ enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
  * message (default: the status name; at most GS_MAX_WHY bytes are sent).
  *
  * unary      (GS_UNARY): one request, fills *resp.
- * start      (GS_SERVER_STREAMING: with the request; GS_BIDI_STREAMING:
- *            with req NULL, optional): sets up the stream's state
+ * start      (GS_SERVER_STREAMING: with the request; GS_BIDI_STREAMING and
+ *            GS_CLIENT_STREAMING: with req NULL, optional): sets up the
+ *            stream's state
  *            (gs_stream_state). A non-OK status fails the call with that
  *            status and *why before it opens. A server stream that waits
  *            for future events calls gs_stream_follow() here.
@@ -277,10 +278,21 @@ enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
  *            half_close returned GS_AGAIN or GS_WAIT.
  * recv       (GS_BIDI_STREAMING): one client message in; GS_OK and *out is
  *            the reply; any other status ends the stream.
+ *            (GS_CLIENT_STREAMING): one client message in; GS_AGAIN when
+ *            it is taken (*out is not used), any final status ends the
+ *            call with it (GS_OK too: a call that ends before the client
+ *            half-closes has no response).
  * half_close (bidi, optional): the client sent its last message. Return a
  *            final status to end the call (absent: GS_OK), or GS_AGAIN /
  *            GS_WAIT to go on sending with next() (the stream is then
  *            HALF_CLOSED until next() returns a final status).
+ *            (client streaming, optional): a final status ends the call
+ *            without a response; GS_AGAIN (absent: GS_AGAIN) / GS_WAIT
+ *            asks next() for the response.
+ * next       (GS_CLIENT_STREAMING, required): the one response, after the
+ *            client half-closed: GS_SEND (*out filled: it is sent and the
+ *            call ends OK), GS_AGAIN / GS_WAIT (not ready yet), or a final
+ *            status (GS_OK without a response is answered INTERNAL).
  */
 typedef struct gs_method {
     const char *service, *name;
@@ -316,6 +328,14 @@ void gs_stream_follow(gs_stream *s);
 
 /* gs_wake makes every stream of method m that waits (GS_WAIT) run again. */
 void gs_wake(gs_node *node, const gs_method *m);
+
+/* gs_stream_wake_after, from a handler of stream s that then returns
+ * GS_WAIT, runs s's next() again `us` microseconds from the node's time
+ * (rounded up to its millisecond clock; gs_tick fires it, gs_timeout
+ * counts it, so nothing busy-waits). A gs_wake before then wakes s at once
+ * and drops the timer; a later call replaces it. A stream waiting on a
+ * timer is work left to do (gs_idle is 0). */
+void gs_stream_wake_after(gs_node *node, gs_stream *s, uint64_t us);
 
 /* gs_scratch returns n bytes a handler may fill for the message it
  * returns (valid until the message is written), or NULL if n is larger
@@ -659,6 +679,7 @@ struct gs_stream {                  /* the call core's part */
     uint16_t budget;                /* next() calls left in this turn */
     uint64_t serial;                /* admission order */
     uint64_t deadline;              /* gs_tick time it ends at; 0: none */
+    uint64_t wake_ms;               /* gs_tick time its timer fires; 0: none */
     uint64_t count;                 /* messages the server sent */
     int16_t next_free, self;
     union {                         /* what its front end keeps */
@@ -793,6 +814,7 @@ struct gs_node {
     uint64_t now_ms;                    /* the caller's clock (gs_tick) */
     uint64_t next_serial;
     unsigned deadlines;                 /* live streams with a deadline */
+    unsigned timers;                    /* and with a timer */
     void (*diag)(gs_node *, const char *);
     char why[GS_JSON_KEY_MAX + 64];     /* a built message text */
     char scratch[GS_MAX_VALUE + 64];

@@ -260,6 +260,11 @@ collect "iofault:" python3 tests/iofault.py ./grpcstream
 if need examples/counter.c examples/counter.in examples/counter.out; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
     check "example: output" run_case "$B/counter" examples/counter.in examples/counter.out
+    check "example: Counter's services built into grpcstream's own shell (GS_MAIN_SERVICES)" \
+        gcc $WARN -O2 -DCOUNTER_NO_MAIN -DGS_MAIN_SERVICES=counter_services -I. -o "$B/counter-node" \
+        examples/counter.c grpcstream.c json.c
+    check "example: that shell answers counter.in as counter.c's loop does" \
+        run_case "$B/counter-node" examples/counter.in examples/counter.out
 fi
 
 # ------------------------------------------ gRPC over HTTP/2 (--listen)
@@ -272,6 +277,14 @@ if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py t
         collect "h2 grpc-js:" node tests/h2/interop_js.js --server ./grpcstream --build-dir "$B/h2"
     else
         skip "h2 grpc-js interop (node not installed)"
+    fi
+    if need tests/h2/client_stream.py tests/h2/client_stream.js; then
+        collect "h2 client streaming (grpcio):" "$PY3" tests/h2/client_stream.py --server "$B/counter-node" --build-dir "$B/h2-cs"
+        if have node; then
+            collect "h2 client streaming (grpc-js):" node tests/h2/client_stream.js --server "$B/counter-node"
+        else
+            skip "h2 client streaming (grpc-js): node not installed"
+        fi
     fi
     collect "h2 nghttp:" "$PY3" tests/h2/nghttp_check.py --server ./grpcstream --build-dir "$B/h2"
     collect "h2spec:" sh tests/h2/h2spec.sh --server ./grpcstream --build-dir "$B/h2"

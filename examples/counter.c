@@ -1,17 +1,30 @@
 /*
  * counter.c - grpcstream vendored into a program of its own.
  *
- * It registers a server-streaming method Counter/Count beside the built-in
- * LogWatcher and Chat services and drives the node with a plain blocking
- * loop: read stdin -> gs_feed -> gs_pump -> write stdout.
+ * It registers a server-streaming method Counter/Count and a
+ * client-streaming method Counter/Sum beside the built-in LogWatcher and
+ * Chat services and drives the node with a plain blocking loop: read
+ * stdin -> gs_feed -> gs_pump -> write stdout.
  *
  * Build and run, from the repository root:
  *
  *     cc -std=c99 -DGS_NO_MAIN -I. examples/counter.c grpcstream.c json.c -o build/counter
  *     build/counter < examples/counter.in        # prints examples/counter.out
  *
- * Count takes {"from": uint64, "to": uint64} and streams {"n": k} for
- * k = from .. to (nothing when from > to), then ends with status OK:
+ * Or keep grpcstream's own shell (stdin/stdout, or gRPC with --listen) and
+ * only add the services: leave this file's main() out and name the
+ * function that registers them:
+ *
+ *     cc -std=c99 -DCOUNTER_NO_MAIN -DGS_MAIN_SERVICES=counter_services -I. \
+ *         examples/counter.c grpcstream.c json.c -o build/counter-node
+ *     build/counter-node --listen 127.0.0.1:50051
+ *
+ * Count takes {"from": uint64, "to": uint64, "every_us": uint64} and
+ * streams {"n": k} for k = from .. to (nothing when from > to), then ends
+ * with status OK. With every_us, each number waits that many microseconds
+ * on a timer (gs_stream_wake_after): the node sleeps meanwhile, so this
+ * needs a loop that keeps the clock, as grpcstream's shell does (this
+ * file's own loop has no clock; leave every_us out with it):
  *
  *   > {"src":"c1","dest":"n1","body":{"type":"grpc_server_stream","msg_id":2,
  *      "service":"Counter","method":"Count","request":{"from":3,"to":5}}}
@@ -20,6 +33,17 @@
  *
  * The core decodes the request by the descriptor (a negative or non-integer
  * "from" is INVALID_ARGUMENT before count_start runs) and writes replies.
+ *
+ * Sum takes a stream of {"n": uint64} and answers {"n": their sum} when the
+ * client half-closes (OUT_OF_RANGE past 2^64-1). In JSON lines it is opened
+ * like a bidi stream, each send is answered grpc_bidi_stream_send_ok, and
+ * the close is answered with the sum, then grpc_stream_end:
+ *
+ *   > ... "grpc_bidi_stream_open", "service":"Counter","method":"Sum" ...
+ *   > ... "grpc_bidi_stream_send", "stream_id":"s1","data":{"n":2} ...  (and 40)
+ *   > ... "grpc_bidi_stream_close", "stream_id":"s1" ...
+ *   < ... "grpc_bidi_stream_recv", "data": {"n": 42} ...
+ *   < ... "grpc_stream_end", "stream_id": "s1", "status": "OK", "count": 1 ...
  */
 #define _POSIX_C_SOURCE 200809L     /* read, write */
 #include "grpcstream.h"
@@ -32,18 +56,18 @@
 
 /* Message types: static field tables (JSON name, protobuf number, type). */
 static const gs_field count_request_fields[] = {
-    { "from", 1, GS_UINT64 }, { "to", 2, GS_UINT64 }
+    { "from", 1, GS_UINT64 }, { "to", 2, GS_UINT64 }, { "every_us", 3, GS_UINT64 }
 };
 static const gs_field count_reply_fields[] = { { "n", 1, GS_UINT64 } };
 
-static const gs_desc count_request = { "CountRequest", count_request_fields, 2 };
+static const gs_desc count_request = { "CountRequest", count_request_fields, 3 };
 static const gs_desc count_reply = { "CountReply", count_reply_fields, 1 };
 
 /* What a Count stream remembers between messages. It lives in the stream's
  * slot (gs_stream_state), so nothing is allocated. */
 typedef struct {
-    uint64_t next, to;
-    int done;
+    uint64_t next, to, every_us;
+    int done, due;                  /* due: its timer has fired */
 } count_state;
 
 typedef char count_state_fits[sizeof(count_state) <= GS_STREAM_STATE ? 1 : -1];
@@ -56,7 +80,9 @@ static int count_start(gs_node *node, gs_stream *s, const gs_msg *req, const cha
     (void)why;
     c->next = req->v[0].u;
     c->to = req->v[1].u;
+    c->every_us = req->v[2].u;
     c->done = c->next > c->to;
+    c->due = 0;
     return GS_OK;
 }
 
@@ -64,9 +90,14 @@ static int count_start(gs_node *node, gs_stream *s, const gs_msg *req, const cha
 static int count_next(gs_node *node, gs_stream *s, gs_msg *out, const char **why)
 {
     count_state *c = gs_stream_state(s);
-    (void)node;
     (void)why;
     if (c->done) return GS_OK;
+    if (c->every_us && !c->due) {   /* paced: sleep, then send */
+        c->due = 1;
+        gs_stream_wake_after(node, s, c->every_us);
+        return GS_WAIT;
+    }
+    c->due = 0;
     out->v[0].u = c->next;
     if (c->next == c->to) c->done = 1;      /* no c->next++ past 2^64-1 */
     else c->next++;
@@ -78,6 +109,53 @@ static const gs_method count_method = {
     NULL, count_start, count_next, NULL, NULL
 };
 
+/* Sum: the running total lives in the stream's state. */
+static int sum_start(gs_node *node, gs_stream *s, const gs_msg *req, const char **why)
+{
+    (void)node;
+    (void)req;
+    (void)why;
+    *(uint64_t *)gs_stream_state(s) = 0;
+    return GS_OK;
+}
+
+/* recv: each number is taken (GS_AGAIN: no reply of its own). */
+static int sum_recv(gs_node *node, gs_stream *s, const gs_msg *in, gs_msg *out, const char **why)
+{
+    uint64_t *sum = gs_stream_state(s);
+    (void)node;
+    (void)out;
+    if (in->v[0].u > UINT64_MAX - *sum) {
+        *why = "sum past 2^64-1";
+        return GS_OUT_OF_RANGE;
+    }
+    *sum += in->v[0].u;
+    return GS_AGAIN;
+}
+
+/* next: after the client half-closed, the one response. */
+static int sum_next(gs_node *node, gs_stream *s, gs_msg *out, const char **why)
+{
+    (void)node;
+    (void)why;
+    out->v[0].u = *(uint64_t *)gs_stream_state(s);
+    return GS_SEND;
+}
+
+static const gs_method sum_method = {
+    "Counter", "Sum", GS_CLIENT_STREAMING, &count_reply, &count_reply,
+    NULL, sum_start, sum_next, sum_recv, NULL
+};
+
+/* Registers Counter/Count and Counter/Sum; 0, or -1 if the node's build
+ * has no room for them. */
+int counter_services(gs_node *node);
+int counter_services(gs_node *node)
+{
+    return gs_register(node, &count_method) == 0 && gs_register(node, &sum_method) == 0 ? 0 : -1;
+}
+
+#ifndef COUNTER_NO_MAIN
 /* ----- the loop ------------------------------------------------------- */
 
 static gs_node node;                /* several MB: static, never on the stack */
@@ -113,8 +191,8 @@ int main(void)
     ssize_t got;
 
     gs_init(&node);                 /* registers LogWatcher and Chat */
-    if (gs_register(&node, &count_method) != 0) {
-        fputs("counter: cannot register Counter/Count\n", stderr);
+    if (counter_services(&node) != 0) {
+        fputs("counter: cannot register Counter's methods\n", stderr);
         return 1;
     }
     for (;;) {
@@ -133,3 +211,4 @@ int main(void)
     run_streams();
     return 0;
 }
+#endif

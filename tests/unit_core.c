@@ -333,6 +333,88 @@ static const gs_method tail_method = {
     NULL, tail_start, tail_next, tail_recv, tail_half_close
 };
 
+/* Test/Sum: client streaming. recv adds n (13 fails the call); next()
+ * answers with the sum, after sum_delays GS_AGAINs, or waits for gs_wake
+ * (sum_waits), or returns sum_result instead when it is set. */
+static int sum_delays, sum_waits, sum_result = -1;
+
+static int sum_start(gs_node *n, gs_stream *s, const gs_msg *req, const char **why)
+{
+    counter_state *c = gs_stream_state(s);
+    (void)n; (void)req; (void)why;
+    c->target = 0;
+    c->calls = 0;
+    return GS_OK;
+}
+
+static int sum_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out, const char **why)
+{
+    counter_state *c = gs_stream_state(s);
+    (void)n; (void)out;
+    if (in->v[0].u == 13) {
+        *why = "unlucky";
+        return GS_FAILED_PRECONDITION;
+    }
+    c->target += in->v[0].u;
+    return GS_AGAIN;
+}
+
+static int sum_next(gs_node *n, gs_stream *s, gs_msg *out, const char **why)
+{
+    counter_state *c = gs_stream_state(s);
+    (void)n;
+    c->calls++;
+    if (sum_waits) {
+        sum_waits = 0;
+        return GS_WAIT;
+    }
+    if (sum_delays) {
+        sum_delays--;
+        return GS_AGAIN;
+    }
+    if (sum_result >= 0) {
+        *why = "next says so";
+        return sum_result;
+    }
+    out->v[0].u = c->target;
+    return GS_SEND;
+}
+
+static const gs_method sum_method = {
+    "Test", "Sum", GS_CLIENT_STREAMING, &number, &number,
+    NULL, sum_start, sum_next, sum_recv, NULL
+};
+
+/* Test/Tick: server streaming; sends 1..n, each after a 1,500 us timer. */
+static int tick_start(gs_node *n, gs_stream *s, const gs_msg *req, const char **why)
+{
+    counter_state *c = gs_stream_state(s);
+    (void)n; (void)why;
+    c->target = req->v[0].u;
+    c->sent = c->calls = 0;       /* calls: 1 while a timer is due */
+    return GS_OK;
+}
+
+static int tick_next(gs_node *n, gs_stream *s, gs_msg *out, const char **why)
+{
+    counter_state *c = gs_stream_state(s);
+    (void)why;
+    if (c->sent == c->target) return GS_OK;
+    if (!c->calls) {
+        c->calls = 1;
+        gs_stream_wake_after(n, s, 1500);
+        return GS_WAIT;
+    }
+    c->calls = 0;
+    out->v[0].u = ++c->sent;
+    return GS_SEND;
+}
+
+static const gs_method tick_method = {
+    "Test", "Tick", GS_SERVER_STREAMING, &number, &number,
+    NULL, tick_start, tick_next, NULL, NULL
+};
+
 /* Test/Refuse: a bidi method whose start fails (with a message when
  * refuse_why is set). */
 static const char *refuse_why;
@@ -400,7 +482,7 @@ static void setup(void)
 {
     static const gs_method *const mine[] = {
         &count_method, &again_method, &fail_method, &tail_method, &refuse_method,
-        &big_method, &big_echo_method, &big_stream_method
+        &big_method, &big_echo_method, &big_stream_method, &sum_method, &tick_method
     };
     size_t i;
     int registered = 1;
@@ -415,6 +497,8 @@ static void setup(void)
     for (i = 0; i < GS_MAX_STREAMS; i++) room_slot[i] = ROOM_OK;
     tail_half_close_result = GS_AGAIN;
     refuse_why = NULL;
+    sum_delays = sum_waits = 0;
+    sum_result = -1;
 }
 
 /* A slot for service/method carried by FE_TEST (NULL if refused). */
@@ -724,6 +808,121 @@ static void test_half_close_handler(void)
           "half_close returns a status: the call ends with it and its *why, by_request");
 }
 
+static void test_client_streaming(void)
+{
+    static const gs_method no_next = {
+        "Test", "SumNoNext", GS_CLIENT_STREAMING, &number, &number,
+        NULL, sum_start, NULL, sum_recv, NULL
+    };
+    gs_msg two = number_msg(2), forty = number_msg(40), thirteen = number_msg(13);
+    gs_stream *s;
+    int r1, r2;
+
+    setup();
+    s = open_bidi("Test", "Sum", 0);
+    r1 = core_deliver(&node, s, &two);
+    r2 = core_deliver(&node, s, &forty);
+    check(r1 == GS_AGAIN && r2 == GS_AGAIN && nev == 0 && s->state == GS_OPEN,
+          "client streaming: recv takes each message (GS_AGAIN), nothing is emitted");
+    core_half_close(&node, s);
+    check(nev == 2 && is_msg_u64(0, s, 1, 0, 42) && ev[0].count == 1 && is_end(1, s, 1, GS_OK, "") &&
+          !live(s), "half-close: next()'s response (42) and the end OK, both by_request; slot freed");
+
+    setup();
+    sum_delays = 2;
+    s = open_bidi("Test", "Sum", 0);
+    core_deliver(&node, s, &forty);
+    core_half_close(&node, s);
+    check(nev == 0 && live(s) && s->state == GS_HALF_CLOSED && s->queued == 1,
+          "next() says GS_AGAIN at the half-close: HALF_CLOSED, owes a turn");
+    gs_pump(&node);
+    check(nev == 2 && is_msg_u64(0, s, 0, 0, 40) && is_end(1, s, 0, GS_OK, "") && !live(s),
+          "the response comes on a later turn (not by_request), then the end OK");
+
+    setup();
+    sum_waits = 1;
+    s = open_bidi("Test", "Sum", 0);
+    core_half_close(&node, s);
+    gs_pump(&node);
+    check(nev == 0 && live(s) && s->waiting, "next() says GS_WAIT: nothing until gs_wake");
+    gs_wake(&node, &sum_method);
+    gs_pump(&node);
+    check(nev == 2 && is_msg_u64(0, s, 0, 0, 0) && is_end(1, s, 0, GS_OK, ""),
+          "gs_wake: the response (0: no messages) and the end OK");
+
+    setup();
+    sum_result = GS_OK;
+    s = open_bidi("Test", "Sum", 0);
+    core_half_close(&node, s);
+    check(nev == 1 && is_end(0, s, 1, GS_INTERNAL, "client-streaming call ended without a response"),
+          "next() ends OK without a response: INTERNAL");
+
+    setup();
+    sum_result = GS_NOT_FOUND;
+    s = open_bidi("Test", "Sum", 0);
+    core_half_close(&node, s);
+    check(nev == 1 && is_end(0, s, 1, GS_NOT_FOUND, "next says so"),
+          "next() returns a status: the call ends with it, no response");
+
+    setup();
+    s = open_bidi("Test", "Sum", 0);
+    core_deliver(&node, s, &two);
+    r1 = core_deliver(&node, s, &thirteen);
+    check(r1 == GS_FAILED_PRECONDITION && nev == 1 &&
+          is_end(0, s, 1, GS_FAILED_PRECONDITION, "unlucky") && !live(s),
+          "recv returns a status: the call ends with it at once, by_request");
+
+    setup();
+    check(gs_register(&node, &no_next) == -1, "gs_register: a client-streaming method needs next()");
+}
+
+static void test_timers(void)
+{
+    gs_msg three = number_msg(3);
+    gs_stream *s, *t;
+
+    setup();
+    gs_tick(&node, 1000);
+    s = admit("Test", "Tick", 0);
+    core_start(&node, s, &three);
+    pump_all();
+    check(nev == 0 && s->waiting && node.timers == 1 && gs_timeout(&node) == 2 && !gs_idle(&node),
+          "timer: next() asks for 1,500 us and waits; gs_timeout says 2 ms; not idle");
+    gs_tick(&node, 1001);
+    pump_all();
+    check(nev == 0 && s->waiting && gs_timeout(&node) == 1, "timer: 1 ms later nothing has run");
+    gs_tick(&node, 1002);
+    check(!s->waiting && gs_runnable(&node), "timer: at 2 ms gs_tick makes the stream runnable");
+    pump_all();
+    check(nev == 1 && is_msg_u64(0, s, 0, 0, 1) && s->waiting && node.timers == 1 && gs_timeout(&node) == 2,
+          "timer: next() sends 1, then sets the next timer and waits");
+    gs_wake(&node, &tick_method);
+    check(node.timers == 0 && !s->waiting, "gs_wake before the timer: runs at once, the timer is dropped");
+    pump_all();
+    gs_tick(&node, 1004);
+    pump_all();
+    check(nev == 4 && is_msg_u64(1, s, 0, 0, 2) && is_msg_u64(2, s, 0, 0, 3) && is_end(3, s, 0, GS_OK, "") &&
+          !live(s), "timer: 2 (woken), then 3 after its timer, then the end OK");
+    check(node.timers == 0 && gs_idle(&node) && gs_timeout(&node) == -1,
+          "timer: no timer is left; idle; gs_timeout -1");
+
+    setup();
+    gs_tick(&node, 50);
+    s = admit("Test", "Tick", 0);
+    t = admit("Test", "Tick", 0);
+    core_start(&node, s, &three);
+    core_start(&node, t, &three);
+    pump_all();
+    core_cancel(&node, s);
+    check(node.timers == 1 && !live(s), "timer: cancelling a sleeping stream drops its timer");
+    gs_stream_wake_after(&node, t, 10000);
+    check(node.timers == 1 && gs_timeout(&node) == 10, "timer: a second call replaces the first (10 ms)");
+    gs_stream_wake_after(&node, t, 0);
+    gs_tick(&node, 50);
+    pump_all();
+    check(nev == 2 && is_msg_u64(1, t, 0, 0, 1), "timer: 0 us fires at the next gs_tick");
+}
+
 static void test_start_fails(void)
 {
     gs_stream *s;
@@ -949,6 +1148,8 @@ int main(void)
     test_wait_wake();
     test_bidi();
     test_half_close_handler();
+    test_client_streaming();
+    test_timers();
     test_start_fails();
     test_deadlines();
     test_slots();

@@ -1008,11 +1008,44 @@ static void finish(buf *transcript)
     R.ncl = 0;
 }
 
+/* Test/Sum, client streaming: the seqs of the messages are added up and
+ * sent back when the client half-closes (a seq of 13 fails the call). */
+static int sum_start(gs_node *n, gs_stream *s, const gs_msg *req, const char **why)
+{
+    (void)n; (void)req; (void)why;
+    *(uint64_t *)gs_stream_state(s) = 0;
+    return GS_OK;
+}
+
+static int sum_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out, const char **why)
+{
+    (void)n; (void)out;
+    if (in->v[0].u == 13) {
+        *why = "unlucky \xe2\x9c\x97";
+        return GS_FAILED_PRECONDITION;
+    }
+    *(uint64_t *)gs_stream_state(s) += in->v[0].u;
+    return GS_AGAIN;
+}
+
+static int sum_next(gs_node *n, gs_stream *s, gs_msg *out, const char **why)
+{
+    (void)n; (void)why;
+    out->v[0].u = *(uint64_t *)gs_stream_state(s);
+    return GS_SEND;
+}
+
+static const gs_method sum_method = {
+    "Test", "Sum", GS_CLIENT_STREAMING, &append_response, &append_response,
+    NULL, sum_start, sum_next, sum_recv, NULL
+};
+
 typedef void (*scenario_fn)(void);
 
 static void run_once(const char *name, scenario_fn fn, int mode, uint64_t seed, buf *transcript)
 {
     gs_init(&node);
+    if (gs_register(&node, &sum_method) != 0) abort();
     R.mode = mode;
     R.scenario = name;
     R.nfail = 0;
@@ -1279,6 +1312,57 @@ static void sc_bidi(void)
     go(c);
     expect(echoes_are(c, 5, want, 1) && call_ended(c, 5, 0, NULL),
            "BiDiChat: client trailers (HEADERS END_STREAM) half-close -> OK");
+}
+
+static gs_msg m_seq(uint64_t v)
+{
+    gs_msg m;
+    m.desc = &append_response;
+    m.v[0].u = v;
+    return m;
+}
+
+static void sc_client_stream(void)
+{
+    client *c = cl_open();
+    gs_msg m = m_seq(2);
+    s_call(c, 1, "/Test/Sum", 0);
+    s_msg(c, 1, 0, &m);
+    m = m_seq(40);
+    s_msg(c, 1, 0, &m);
+    go(c);
+    expect(S(c, 1)->nmsgs == 0 && !S(c, 1)->end_seen, "Sum: nothing is sent while the client streams");
+    s_data(c, 1, H2F_END_STREAM, NULL, 0, -1);
+    go(c);
+    expect(call_ended(c, 1, 0, NULL) && !S(c, 1)->trailers_only && seq_of(c, 1) == 42,
+           "Sum: half-close -> headers, the one response (42), OK trailers");
+    /* the last message and END_STREAM in one frame; a message split over frames */
+    {
+        buf b = { 0 };
+        m = m_seq(1000);
+        lpm_pb(&b, &m);
+        s_call(c, 3, "/Test/Sum", 0);
+        s_data(c, 3, 0, b.p, 3, -1);
+        s_data(c, 3, 0, b.p + 3, b.n - 3, -1);
+        m = m_seq(1);
+        bclear(&b);
+        lpm_pb(&b, &m);
+        s_data(c, 3, H2F_END_STREAM, b.p, b.n, -1);
+        bfree(&b);
+    }
+    go(c);
+    expect(call_ended(c, 3, 0, NULL) && seq_of(c, 3) == 1001,
+           "Sum: a message split over DATA frames, the last one with END_STREAM -> 1001");
+    s_call(c, 5, "/Test/Sum", H2F_END_STREAM);
+    go(c);
+    expect(call_ended(c, 5, 0, NULL) && S(c, 5)->nmsgs == 1 && seq_of(c, 5) == 0,
+           "Sum: HEADERS with END_STREAM -> the response 0 (no messages), OK");
+    s_call(c, 7, "/Test/Sum", 0);
+    m = m_seq(13);
+    s_msg(c, 7, 0, &m);
+    go(c);
+    expect(call_ended(c, 7, GS_FAILED_PRECONDITION, "unlucky \xe2\x9c\x97") && S(c, 7)->nmsgs == 0,
+           "Sum: recv fails -> FAILED_PRECONDITION and its message (UTF-8), before the half-close");
 }
 
 static void sc_unknown_method(void)
@@ -2751,6 +2835,7 @@ int main(int argc, char **argv)
         { "unary Append", sc_unary_append, RANDOM_RUNS },
         { "WatchLogs", sc_watch_all, RANDOM_RUNS },
         { "BiDiChat", sc_bidi, RANDOM_RUNS },
+        { "client streaming", sc_client_stream, RANDOM_RUNS },
         { "unknown method", sc_unknown_method, RANDOM_RUNS },
         { "HTTP 415", sc_http_415, RANDOM_RUNS },
         { "padding", sc_padding, RANDOM_RUNS },
