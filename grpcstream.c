@@ -2458,7 +2458,115 @@ static char *grpc_percent_encode(char *d, const char *s, size_t n)
     return d;
 }
 
+/* ----- custom metadata ---------------------------------------------------- */
 
+static const char grpc_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 of s[0..n) at d, padded; returns the end (4 per 3). */
+static char *grpc_base64_encode(char *d, const uint8_t *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i + 2 < n; i += 3, d += 4) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        d[0] = grpc_b64[v >> 18]; d[1] = grpc_b64[v >> 12 & 63];
+        d[2] = grpc_b64[v >> 6 & 63]; d[3] = grpc_b64[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+        d[0] = grpc_b64[v >> 18]; d[1] = grpc_b64[v >> 12 & 63];
+        d[2] = i + 1 < n ? grpc_b64[v >> 6 & 63] : '=';
+        d[3] = '=';
+        d += 4;
+    }
+    return d;
+}
+
+static int grpc_b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes base64 s[0..n), padded or not, into d (room for n bytes).
+ * Returns the decoded length, or -1 if it is not base64. */
+static long grpc_base64_decode(uint8_t *d, const char *s, size_t n)
+{
+    uint32_t acc = 0;
+    size_t i, bits = 0, out = 0;
+    while (n && s[n - 1] == '=') n--;
+    if (n % 4 == 1) return -1;
+    for (i = 0; i < n; i++) {
+        int v = grpc_b64_value(s[i]);
+        if (v < 0) return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            d[out++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return (long)out;
+}
+
+/* Whether a metadata key ends in -bin (its value is binary). */
+static int grpc_md_binary(const char *k, size_t n) { return n >= 4 && memcmp(k + n - 4, "-bin", 4) == 0; }
+
+/* Whether a custom metadata key is one a handler may see or set: a
+ * lower-case name (a-z 0-9 - _ .) that gRPC and HTTP/2 do not reserve. */
+static int grpc_md_custom(const char *k, size_t n)
+{
+    static const char *const reserved[] = { "content-type", "content-length", "te", "connection",
+                                            "keep-alive", "proxy-connection", "transfer-encoding",
+                                            "upgrade", "host" };
+    size_t i;
+    if (n == 0 || n > 255 || (n >= 5 && memcmp(k, "grpc-", 5) == 0)) return 0;
+    for (i = 0; i < n; i++)
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '-' ||
+              k[i] == '_' || k[i] == '.')) return 0;
+    for (i = 0; i < LEN(reserved); i++)
+        if (strlen(reserved[i]) == n && memcmp(reserved[i], k, n) == 0) return 0;
+    return 1;
+}
+
+/* Metadata entries in a GS_METADATA buffer: a tag byte, the key's length,
+ * the value's length (2 bytes, big-endian), the key, the value. */
+#define GRPC_MD_ENTRY 4
+
+/* Appends an entry to a buffer of `cap` bytes if it fits; returns 0, or -1. */
+static int grpc_md_add(char *buf, size_t cap, uint16_t *len, int tag, const char *k, size_t kn,
+                       const char *v, size_t vn)
+{
+    char *d = buf + *len;
+    if (kn > 255 || vn > 65535 || GRPC_MD_ENTRY + kn + vn > cap - *len) return -1;
+    d[0] = (char)tag;
+    d[1] = (char)kn;
+    d[2] = (char)(vn >> 8);
+    d[3] = (char)(vn & 255);
+    memcpy(d + GRPC_MD_ENTRY, k, kn);
+    memcpy(d + GRPC_MD_ENTRY + kn, v, vn);
+    *len = (uint16_t)(*len + GRPC_MD_ENTRY + kn + vn);
+    return 0;
+}
+
+/* Walks entries: *at is the offset of the next (0 first); returns 0 at
+ * the end, else 1 with the entry's tag, key and value. */
+static int grpc_md_next(const char *buf, size_t len, size_t *at, int *tag, const char **k,
+                        size_t *kn, const char **v, size_t *vn)
+{
+    const unsigned char *e = (const unsigned char *)buf + *at;
+    if (*at >= len) return 0;
+    *tag = e[0];
+    *kn = e[1];
+    *vn = (size_t)e[2] << 8 | e[3];
+    *k = buf + *at + GRPC_MD_ENTRY;
+    *v = *k + *kn;
+    *at += GRPC_MD_ENTRY + *kn + *vn;
+    return 1;
+}
 
 enum { GRPC_CT_BAD = 0, GRPC_CT_PROTO = 1, GRPC_CT_JSON = 2 };
 
@@ -3615,6 +3723,28 @@ static uint8_t *h2_put_http_status(gs_node *n, uint8_t *d, unsigned status)
     return h2_field(n, d, ":status", digits, (size_t)(gs_json_put_u64(digits, status) - digits));
 }
 
+/* The response metadata of stream s tagged `tag` ('h' initial, 't'
+ * trailing) as header fields at d; -bin values in base64. */
+static uint8_t *h2_put_md(gs_node *n, uint8_t *d, const gs_stream *s, int tag)
+{
+    size_t at = 0, kn, vn;
+    const char *k, *v;
+    int t;
+    while (grpc_md_next(n->h2_md_out[s->self], s->fe.h2.md_out_len, &at, &t, &k, &kn, &v, &vn)) {
+        if (t != tag) continue;
+        if (grpc_md_binary(k, kn)) {
+            char *end = grpc_base64_encode(n->h2_md_wire, (const uint8_t *)v, vn);
+            v = n->h2_md_wire;
+            vn = (size_t)(end - n->h2_md_wire);
+        }
+        d = hp_encode(&n->hpack_enc, d, k, kn, v, vn, HP_NO_INDEX, 0);
+    }
+    return d;
+}
+
+/* What a stream's response metadata adds to a header block at most. */
+static size_t h2_md_room(const gs_stream *s) { return 3 * (size_t)s->fe.h2.md_out_len; }
+
 /* Trailers-Only: a call answered before it has a stream slot (or with no
  * message at all): one HEADERS frame with END_STREAM. */
 static void h2_trailers_only(gs_node *n, gs_h2_conn *c, uint32_t sid, int json, int status,
@@ -3649,12 +3779,14 @@ static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
 {
     gs_h2_stream *h = &s->fe.h2;
     if (h->http_status && !h->peer_ended && !h->reset) return 0;   /* the request body first */
-    if (!h->headers_sent && (h->tx_len || h->ended) && h2_room(c) >= H2_HEADERS_MAX + 9) {
+    if (!h->headers_sent && (h->tx_len || h->ended) && h2_room(c) >= H2_HEADERS_MAX + h2_md_room(s) + 9) {
         uint8_t *d = h2_put_http_status(n, h2_headers_begin(c), h->http_status ? h->http_status : 200);
         if (h->http_status) d = h2_field(n, d, "content-type", "text/plain", 10);
         else d = h2_field(n, d, "content-type", h2_content_type(s), strlen(h2_content_type(s)));
+        d = h2_put_md(n, d, s, 'h');
         if (h->ended && !h->tx_len && !h->http_status) {    /* Trailers-Only */
             d = h2_put_status(n, d, h->end_status, h->why, h->why_len);
+            d = h2_put_md(n, d, s, 't');
             h2_headers_end(c, d, H2F_END_STREAM, h->sid);
             h->headers_sent = 2;
         } else {
@@ -3680,9 +3812,9 @@ static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
         if (last) h->headers_sent = 2;
     }
     if (!h->tx_len) h->tx_off = 0;
-    if (h->ended && !h->tx_len && h->headers_sent == 1 && h2_room(c) >= H2_HEADERS_MAX + 9) {
-        h2_headers_end(c, h2_put_status(n, h2_headers_begin(c), h->end_status, h->why, h->why_len),
-                       H2F_END_STREAM, h->sid);
+    if (h->ended && !h->tx_len && h->headers_sent == 1 && h2_room(c) >= H2_HEADERS_MAX + h2_md_room(s) + 9) {
+        uint8_t *d = h2_put_status(n, h2_headers_begin(c), h->end_status, h->why, h->why_len);
+        h2_headers_end(c, h2_put_md(n, d, s, 't'), H2F_END_STREAM, h->sid);
         h->headers_sent = 2;
     }
     if (h->headers_sent != 2) return 0;
@@ -3789,6 +3921,34 @@ static void h2_pseudo_field(gs_h2_req *r, const char *name, size_t nlen, const c
     *seen = 1;
 }
 
+/* A custom metadata field of the request, kept for gs_metadata (-bin
+ * values decoded); reserved ones are not kept. */
+static void h2_request_md(gs_h2_req *r, const char *k, size_t kn, const char *v, size_t vn)
+{
+    char *e = r->md + r->md_len;
+    long dn;
+    if (!grpc_md_custom(k, kn)) return;
+    if (!grpc_md_binary(k, kn)) {
+        if (grpc_md_add(r->md, sizeof r->md, &r->md_len, 0, k, kn, v, vn) != 0) r->md_bad = 2;
+        return;
+    }
+    if (vn > 65535 || GRPC_MD_ENTRY + kn + vn > (size_t)GS_METADATA - r->md_len) {
+        r->md_bad = 2;              /* (the decoded value is shorter) */
+        return;
+    }
+    dn = grpc_base64_decode((uint8_t *)e + GRPC_MD_ENTRY + kn, v, vn);
+    if (dn < 0) {
+        if (!r->md_bad) r->md_bad = 1;
+        return;
+    }
+    e[0] = 0;
+    e[1] = (char)kn;
+    e[2] = (char)(dn >> 8);
+    e[3] = (char)(dn & 255);
+    memcpy(e + GRPC_MD_ENTRY, k, kn);
+    r->md_len = (uint16_t)(r->md_len + GRPC_MD_ENTRY + kn + (size_t)dn);
+}
+
 static void h2_regular_field(gs_h2_req *r, const char *name, size_t nlen, const char *v, size_t vlen)
 {
     size_t i;
@@ -3810,6 +3970,8 @@ static void h2_regular_field(gs_h2_req *r, const char *name, size_t nlen, const 
             cl = cl * 10 + (uint64_t)(v[i] - '0');
         }
         r->content_length = (int64_t)cl;
+    } else {
+        h2_request_md(r, name, nlen, v, vlen);
     }
 }
 
@@ -4046,6 +4208,13 @@ static void h2_open(gs_node *n, gs_h2_conn *c, uint32_t sid)
         h2_trailers_only(n, c, sid, json, GS_INTERNAL, "malformed grpc-timeout", 0);
         goto refuse;
     }
+    if (r->md_bad) {
+        h2_trailers_only(n, c, sid, json, r->md_bad == 2 ? GS_RESOURCE_EXHAUSTED : GS_INTERNAL,
+                         r->md_bad == 2 ? put_limit_text(n->why, "request metadata larger than ",
+                                                         GS_METADATA, " bytes")
+                                        : "malformed -bin metadata", 0);
+        goto refuse;
+    }
     s = core_admit(n, (unsigned)mi, FE_H2, r->has_timeout ? (r->timeout_ms ? r->timeout_ms : 1) : 0);
     if (!s) {
         h2_trailers_only(n, c, sid, json, GS_RESOURCE_EXHAUSTED, "all stream slots are busy", 0);
@@ -4054,6 +4223,8 @@ static void h2_open(gs_node *n, gs_h2_conn *c, uint32_t sid)
     h2_stream_init(n, c, s, sid);
     s->fe.h2.json = (uint8_t)json;
     s->fe.h2.content_length = r->content_length;
+    s->fe.h2.md_in_len = r->md_len;
+    memcpy(n->h2_md_in[s->self], r->md, r->md_len);
     if (core_streams_in(s->kind)) {
         s->fe.h2.started = 1;
         if (core_start(n, s, NULL) != GS_OK) return;
@@ -4791,6 +4962,52 @@ int64_t gs_timeout(const gs_node *n)
     if (!first) return -1;
     if (first <= n->now_ms) return 0;
     return first - n->now_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)(first - n->now_ms);
+}
+
+/* Custom metadata: HTTP/2 keeps it in the slot's two GS_METADATA buffers
+ * (request, response); JSON lines carries none. */
+const char *gs_metadata(gs_node *n, const gs_stream *s, const char *key, size_t *len)
+{
+#if GS_MAX_CONNS > 0
+    size_t at = 0, kn, vn, klen = strlen(key);
+    const char *k, *v;
+    int tag;
+    if (s->front != FE_H2) return NULL;
+    while (grpc_md_next(n->h2_md_in[s->self], s->fe.h2.md_in_len, &at, &tag, &k, &kn, &v, &vn))
+        if (kn == klen && memcmp(k, key, kn) == 0) {
+            *len = vn;
+            return v;
+        }
+#else
+    (void)n; (void)s; (void)key; (void)len;
+#endif
+    return NULL;
+}
+
+/* Response metadata tagged 'h' (initial) or 't' (trailing). */
+static int core_set_md(gs_node *n, gs_stream *s, int tag, const char *key, const char *v, size_t vn)
+{
+#if GS_MAX_CONNS > 0
+    gs_h2_stream *h = &s->fe.h2;
+    size_t kn = strlen(key);
+    if (s->front != FE_H2) return 0;
+    if (!grpc_md_custom(key, kn) || h->ended || s->state == GS_CLOSING || s->state == GS_FREE) return -1;
+    if (tag == 'h' && (h->headers_sent || s->count)) return -1;
+    return grpc_md_add(n->h2_md_out[s->self], GS_METADATA_OUT, &h->md_out_len, tag, key, kn, v, vn);
+#else
+    (void)n; (void)s; (void)tag; (void)key; (void)v; (void)vn;
+    return 0;
+#endif
+}
+
+int gs_set_header(gs_node *n, gs_stream *s, const char *key, const char *v, size_t len)
+{
+    return core_set_md(n, s, 'h', key, v, len);
+}
+
+int gs_set_trailer(gs_node *n, gs_stream *s, const char *key, const char *v, size_t len)
+{
+    return core_set_md(n, s, 't', key, v, len);
 }
 
 int gs_runnable(const gs_node *n) { return n->urgent_len || n->runq_len; }

@@ -144,6 +144,17 @@
 /* A slot's response buffer: a largest message and a DATA frame more, so
  * that small messages are staged a frame at a time. */
 #define GS_H2_TX (GS_H2_BUF + 16384)
+#ifndef GS_METADATA        /* a request's custom metadata (gs_metadata):
+                               bytes, 4 more per field; by default any the
+                               header list limit admits. Costs GS_METADATA
+                               bytes per connection and per slot, touched only
+                               as far as requests carry metadata */
+#define GS_METADATA 16384
+#endif
+#ifndef GS_METADATA_OUT    /* a response's (gs_set_header, gs_set_trailer),
+                               the same way; costs as much per slot */
+#define GS_METADATA_OUT 1024
+#endif
 #ifndef GS_H2_HEADER_LIST   /* SETTINGS_MAX_HEADER_LIST_SIZE we advertise */
 #define GS_H2_HEADER_LIST 16384
 #endif
@@ -158,6 +169,9 @@
 #if GS_MAX_CONNS > 0
 #if GS_H2_OUT < 16384
 #error "GS_H2_OUT must be at least 16384"
+#endif
+#if GS_METADATA < 64 || GS_METADATA > 65535 || GS_METADATA_OUT < 64 || GS_METADATA_OUT > 4096
+#error "GS_METADATA must be 64..65535, GS_METADATA_OUT 64..4096 (a response's fits one HEADERS frame)"
 #endif
 #endif
 
@@ -336,6 +350,27 @@ void gs_wake(gs_node *node, const gs_method *m);
  * and drops the timer; a later call replaces it. A stream waiting on a
  * timer is work left to do (gs_idle is 0). */
 void gs_stream_wake_after(gs_node *node, gs_stream *s, uint64_t us);
+
+/* Custom metadata (gRPC over HTTP/2; JSON lines carries none). Keys are
+ * lower case; reserved ones (pseudo-headers, grpc-*, content-type, te,
+ * connection-specific fields) are neither exposed nor settable. A key
+ * ending in -bin has a binary value: base64 on the wire (padded or not
+ * when read; padded when written), raw bytes here.
+ *
+ * gs_metadata returns the value of the request's first field `key` and
+ * sets *len, or returns NULL. A request whose custom metadata takes more
+ * than GS_METADATA bytes (4 more per field) is answered RESOURCE_EXHAUSTED,
+ * one with a -bin value that is not base64 INTERNAL, before any handler.
+ *
+ * gs_set_header adds response initial metadata (before the stream's first
+ * message), gs_set_trailer trailing metadata (before its end). They
+ * return 0, or -1 (nothing kept) when the key is reserved or not a valid
+ * lower-case name, the response's GS_METADATA_OUT bytes are used up, or the
+ * headers already left. On a JSON-lines stream they return 0 and keep
+ * nothing. */
+const char *gs_metadata(gs_node *node, const gs_stream *s, const char *key, size_t *len);
+int gs_set_header(gs_node *node, gs_stream *s, const char *key, const char *value, size_t len);
+int gs_set_trailer(gs_node *node, gs_stream *s, const char *key, const char *value, size_t len);
 
 /* gs_scratch returns n bytes a handler may fill for the message it
  * returns (valid until the message is written), or NULL if n is larger
@@ -654,6 +689,7 @@ typedef struct {                    /* the HTTP/2 front end's part */
     uint64_t data_len;              /* DATA bytes received */
     uint8_t end_status;
     uint16_t why_len;
+    uint16_t md_in_len, md_out_len;     /* bytes in the slot's metadata */
     char why[GS_MAX_WHY];
 } gs_h2_stream;
 
@@ -763,8 +799,12 @@ typedef struct {                    /* what a request's header block said */
     uint8_t te_trailers, encoding_bad, timeout_bad, has_timeout;
     uint64_t timeout_ms;
     int64_t content_length;
+    uint8_t md_bad;                 /* 1: a -bin value is not base64; 2: over
+                                       GS_METADATA */
+    uint16_t md_len;
     size_t path_len;
     char path_buf[2 * GS_MAX_NAME + 2];     /* /service/method */
+    char md[GS_METADATA];           /* custom metadata, as gs_metadata reads */
 } gs_h2_req;
 
 typedef struct {                    /* one HTTP/2 connection */
@@ -830,8 +870,11 @@ struct gs_node {
     size_t h2_json_room[GS_MAX_METHODS];    /* and +json */
     gs_hpack_enc hpack_enc;                 /* no table: never indexes */
     char h2_why[3 * GS_MAX_WHY];            /* a grpc-message, encoded */
+    char h2_md_wire[GS_METADATA_OUT / 3 * 4 + 8];   /* a -bin value, in base64 */
     char h2_rx[GS_MAX_STREAMS][GS_H2_BUF];  /* by slot: request bytes held */
     char h2_tx[GS_MAX_STREAMS][GS_H2_TX];   /* by slot: response bytes staged */
+    char h2_md_in[GS_MAX_STREAMS][GS_METADATA];     /* by slot: request and */
+    char h2_md_out[GS_MAX_STREAMS][GS_METADATA_OUT]; /* response metadata */
 #endif
 };
 

@@ -261,7 +261,7 @@ if need examples/counter.c examples/counter.in examples/counter.out; then
     check "example: build examples/counter.c" gcc $WARN -O2 -DGS_NO_MAIN -I. -o "$B/counter" examples/counter.c grpcstream.c json.c
     check "example: output" run_case "$B/counter" examples/counter.in examples/counter.out
     check "example: Counter's services built into grpcstream's own shell (GS_MAIN_SERVICES)" \
-        gcc $WARN -O2 -DCOUNTER_NO_MAIN -DGS_MAIN_SERVICES=counter_services -I. -o "$B/counter-node" \
+        gcc $WARN -O2 -DCOUNTER_NO_MAIN -DGS_MAIN_SERVICES=counter_services -DGS_METADATA=1024 -I. -o "$B/counter-node" \
         examples/counter.c grpcstream.c json.c
     check "example: that shell answers counter.in as counter.c's loop does" \
         run_case "$B/counter-node" examples/counter.in examples/counter.out

@@ -72,12 +72,25 @@ typedef struct {
 
 typedef char count_state_fits[sizeof(count_state) <= GS_STREAM_STATE ? 1 : -1];
 
+/* Both methods echo two request metadata fields back, as gRPC's interop
+ * server does: x-grpc-test-echo-initial as initial metadata and
+ * x-grpc-test-echo-trailing-bin (binary) as trailing metadata. Over JSON
+ * lines there is none, and nothing happens. */
+static void echo_metadata(gs_node *node, gs_stream *s)
+{
+    size_t n;
+    const char *v = gs_metadata(node, s, "x-grpc-test-echo-initial", &n);
+    if (v) gs_set_header(node, s, "x-grpc-test-echo-initial", v, n);
+    v = gs_metadata(node, s, "x-grpc-test-echo-trailing-bin", &n);
+    if (v) gs_set_trailer(node, s, "x-grpc-test-echo-trailing-bin", v, n);
+}
+
 /* start: called once with the decoded request (v[i] is fields[i]). */
 static int count_start(gs_node *node, gs_stream *s, const gs_msg *req, const char **why)
 {
     count_state *c = gs_stream_state(s);
-    (void)node;
     (void)why;
+    echo_metadata(node, s);
     c->next = req->v[0].u;
     c->to = req->v[1].u;
     c->every_us = req->v[2].u;
@@ -112,9 +125,9 @@ static const gs_method count_method = {
 /* Sum: the running total lives in the stream's state. */
 static int sum_start(gs_node *node, gs_stream *s, const gs_msg *req, const char **why)
 {
-    (void)node;
     (void)req;
     (void)why;
+    echo_metadata(node, s);
     *(uint64_t *)gs_stream_state(s) = 0;
     return GS_OK;
 }

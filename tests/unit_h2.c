@@ -1012,8 +1012,16 @@ static void finish(buf *transcript)
  * sent back when the client half-closes (a seq of 13 fails the call). */
 static int sum_start(gs_node *n, gs_stream *s, const gs_msg *req, const char **why)
 {
-    (void)n; (void)req; (void)why;
+    size_t len;
+    const char *v;
+    (void)req; (void)why;
     *(uint64_t *)gs_stream_state(s) = 0;
+    /* metadata: x-echo back as initial, x-echo-bin as trailing */
+    if ((v = gs_metadata(n, s, "x-echo", &len)) != NULL) gs_set_header(n, s, "x-echo", v, len);
+    if ((v = gs_metadata(n, s, "x-echo-bin", &len)) != NULL) gs_set_trailer(n, s, "x-echo-bin", v, len);
+    if (gs_set_header(n, s, "grpc-status", "0", 1) != -1 || gs_set_header(n, s, "X-Up", "", 0) != -1 ||
+        gs_set_trailer(n, s, "content-type", "x", 1) != -1 || gs_metadata(n, s, "te", &len))
+        abort();                    /* reserved and invalid keys are refused */
     return GS_OK;
 }
 
@@ -1030,8 +1038,9 @@ static int sum_recv(gs_node *n, gs_stream *s, const gs_msg *in, gs_msg *out, con
 
 static int sum_next(gs_node *n, gs_stream *s, gs_msg *out, const char **why)
 {
-    (void)n; (void)why;
+    (void)why;
     out->v[0].u = *(uint64_t *)gs_stream_state(s);
+    if (gs_set_trailer(n, s, "x-sum-next", "1", 1) != 0) abort();   /* still allowed */
     return GS_SEND;
 }
 
@@ -1363,6 +1372,31 @@ static void sc_client_stream(void)
     go(c);
     expect(call_ended(c, 7, GS_FAILED_PRECONDITION, "unlucky \xe2\x9c\x97") && S(c, 7)->nmsgs == 0,
            "Sum: recv fails -> FAILED_PRECONDITION and its message (UTF-8), before the half-close");
+}
+
+static void sc_metadata(void)
+{
+    static const char *const echo[] = { "x-echo", "hi there", "x-echo-bin", "q6ur", "user-agent", "t/1", NULL };
+    static const char *const unpadded[] = { "x-echo-bin", "Zm8", NULL };
+    static const char *const bad[] = { "x-echo-bin", "q6u!", NULL };
+    client *c = cl_open();
+    gs_msg m = m_seq(5);
+    const char *ev;
+    s_call_ct(c, 1, "/Test/Sum", "application/grpc", 0, echo);
+    s_msg(c, 1, H2F_END_STREAM, &m);
+    go(c);
+    ev = bstr(&S(c, 1)->ev);
+    expect(call_ended(c, 1, 0, NULL) && seq_of(c, 1) == 5 && strstr(ev, "HEADERS :status=200") &&
+           strstr(ev, "x-echo=hi there\n") && strstr(ev, "TRAILERS grpc-status=0, x-echo-bin=q6ur, x-sum-next=1\n"),
+           "metadata: x-echo back as initial metadata, x-echo-bin (ab ab ab) as trailing, re-encoded");
+    s_call_ct(c, 3, "/Test/Sum", "application/grpc", H2F_END_STREAM, unpadded);
+    go(c);
+    expect(call_ended(c, 3, 0, NULL) && strstr(bstr(&S(c, 3)->ev), "x-echo-bin=Zm8=,") != NULL,
+           "metadata: an unpadded -bin value is read, and written padded");
+    s_call_ct(c, 5, "/Test/Sum", "application/grpc", H2F_END_STREAM, bad);
+    go(c);
+    expect(call_ended(c, 5, GS_INTERNAL, "malformed -bin metadata") && S(c, 5)->trailers_only,
+           "metadata: a -bin value that is not base64 -> Trailers-Only INTERNAL");
 }
 
 static void sc_unknown_method(void)
@@ -2836,6 +2870,7 @@ int main(int argc, char **argv)
         { "WatchLogs", sc_watch_all, RANDOM_RUNS },
         { "BiDiChat", sc_bidi, RANDOM_RUNS },
         { "client streaming", sc_client_stream, RANDOM_RUNS },
+        { "metadata", sc_metadata, RANDOM_RUNS },
         { "unknown method", sc_unknown_method, RANDOM_RUNS },
         { "HTTP 415", sc_http_415, RANDOM_RUNS },
         { "padding", sc_padding, RANDOM_RUNS },

@@ -738,6 +738,50 @@ static void ct(const char *s, int want)
     check(grpc_content_type(s, strlen(s)) == want, name);
 }
 
+/* base64 of -bin metadata: RFC 4648 vectors, padded and not, and every
+ * length and byte value through a round trip. */
+static int b64_decodes_to(const char *b64, const char *want, long want_n)
+{
+    uint8_t out[64];
+    long n = grpc_base64_decode(out, b64, strlen(b64));
+    return n == want_n && (n < 0 || memcmp(out, want, (size_t)n) == 0);
+}
+
+static void test_base64(void)
+{
+    static const char *const vec[][2] = {
+        { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" }
+    };
+    static uint8_t all[300], back[300];
+    static char coded[400];
+    size_t i, len;
+    int ok = 1;
+    for (i = 0; i < LEN(vec); i++) {
+        char *end = grpc_base64_encode(coded, (const uint8_t *)vec[i][0], strlen(vec[i][0]));
+        ok &= (size_t)(end - coded) == strlen(vec[i][1]) && memcmp(coded, vec[i][1], strlen(vec[i][1])) == 0;
+        ok &= b64_decodes_to(vec[i][1], vec[i][0], (long)strlen(vec[i][0]));
+    }
+    check(ok, "base64: RFC 4648 section 10 vectors, encoded padded and decoded");
+    check(b64_decodes_to("Zg", "f", 1) && b64_decodes_to("Zm8", "fo", 2) && b64_decodes_to("Zm9vYmE", "fooba", 5),
+          "base64: unpadded input decodes the same");
+    check(b64_decodes_to("q6ur", "\xab\xab\xab", 3) && b64_decodes_to("+/+/", "\xfb\xff\xbf", 3),
+          "base64: binary bytes, '+' and '/'");
+    check(b64_decodes_to("Z", NULL, -1) && b64_decodes_to("Zm9v!A==", NULL, -1) && b64_decodes_to("Zm 9v", NULL, -1) &&
+          b64_decodes_to("Zm9v-_==", NULL, -1), "base64: a lone sixth, a bad character, a space, url-safe -_ are refused");
+    for (i = 0; i < sizeof all; i++) all[i] = (uint8_t)(i * 7 + 3);
+    for (len = 0; len <= sizeof all; len++) {
+        char *end = grpc_base64_encode(coded, all, len);
+        long n = grpc_base64_decode(back, coded, (size_t)(end - coded));
+        ok &= n == (long)len && memcmp(back, all, len) == 0 && (size_t)(end - coded) == (len + 2) / 3 * 4;
+    }
+    check(ok, "base64: round trips of 0..300 bytes, every byte value");
+    check(grpc_md_custom("x-grpc-test-echo-initial", 24) && grpc_md_custom("user-agent", 10) &&
+          !grpc_md_custom("grpc-timeout", 12) && !grpc_md_custom("content-type", 12) &&
+          !grpc_md_custom("te", 2) && !grpc_md_custom("X-Upper", 7) && !grpc_md_custom(":path", 5) &&
+          !grpc_md_custom("", 0), "metadata keys: custom ones kept, reserved and invalid ones not");
+}
+
 static void test_content_type(void)
 {
     ct("application/grpc", GRPC_CT_PROTO);
@@ -787,6 +831,7 @@ int main(void)
     test_random();
     test_timeout();
     test_percent();
+    test_base64();
     test_content_type();
     printf("%s: %d failed\n", failures ? "FAILED" : "OK", failures);
     return failures != 0;

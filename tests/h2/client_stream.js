@@ -121,6 +121,26 @@ async function main() {
         if (r.err || r.value !== BigInt((k + 1) * (k + 1))) throw new Error(`call ${k}: ${r.err} ${r.value}`);
       });
     }],
+    ['metadata: Sum echoes x-grpc-test-echo-initial as initial, -trailing-bin as trailing', async () => {
+      const md = new grpc.Metadata();
+      md.set('x-grpc-test-echo-initial', 'test_initial_metadata_value');
+      md.set('x-grpc-test-echo-trailing-bin', Buffer.from([0xab, 0xab, 0xab]));
+      const got = await new Promise((resolve) => {
+        const r = {};
+        const call = client.makeClientStreamRequest('/Counter/Sum', encN, decN, md,
+          { deadline: new Date(Date.now() + TIMEOUT_MS) }, (err, value) => { r.err = err; r.value = value; });
+        call.on('metadata', (m) => { r.initial = m; });
+        call.on('status', (st) => { r.trailing = st.metadata; resolve(r); });
+        call.write(1);
+        call.write(2);
+        call.end();
+      });
+      const ini = got.initial && got.initial.get('x-grpc-test-echo-initial');
+      const trl = got.trailing && got.trailing.get('x-grpc-test-echo-trailing-bin');
+      if (got.err || got.value !== 3n || !ini || ini[0] !== 'test_initial_metadata_value' ||
+          !trl || !Buffer.from([0xab, 0xab, 0xab]).equals(trl[0]))
+        throw new Error(`err ${got.err} value ${got.value} initial ${ini} trailing ${trl}`);
+    }],
   ];
   for (const [name, fn] of checks) {
     try {

@@ -4,7 +4,8 @@
     /usr/bin/python3 tests/h2/client_stream.py --server CMD [--build-dir DIR]
 
 CMD is a node built with the Counter services in grpcstream's own shell
-(examples/counter.c with -DCOUNTER_NO_MAIN -DGS_MAIN_SERVICES=counter_services),
+(examples/counter.c with -DCOUNTER_NO_MAIN -DGS_MAIN_SERVICES=counter_services
+-DGS_METADATA=1024, as test.sh builds it),
 started as `CMD --listen 127.0.0.1:PORT`. Counter/Sum takes a stream of
 {n: uint64} (field 1) and answers their sum when the client half-closes;
 past 2^64-1 it fails OUT_OF_RANGE "sum past 2^64-1". Messages are encoded
@@ -80,6 +81,11 @@ def sum_call(ch, numbers):
     return stub.with_call(iter(numbers), timeout=TIMEOUT)
 
 
+def sum_call_md(ch, numbers, metadata):
+    stub = ch.stream_unary("/Counter/Sum", request_serializer=enc_n, response_deserializer=dec_n)
+    return stub.with_call(iter(numbers), timeout=TIMEOUT, metadata=metadata)
+
+
 def run(args, rep):
     checks = []
 
@@ -143,6 +149,51 @@ def run(args, rep):
         # (lateness is the machine's; earliness would be a bug)
         assert all(t >= 0.1 * (k + 1) - 0.002 for k, t in enumerate(times)), "times %r" % times
         assert cpu < 0.1, "server CPU %.3f s over %.2f s of timers" % (cpu, times[-1])
+
+    ECHO_MD = [("x-grpc-test-echo-initial", "test_initial_metadata_value"),
+               ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")]
+
+    @check("metadata: Sum echoes x-grpc-test-echo-initial as initial, -trailing-bin as trailing")
+    def _(ch):
+        value, call = sum_call_md(ch, [1, 2], ECHO_MD)
+        initial = dict(call.initial_metadata())
+        trailing = dict(call.trailing_metadata())
+        assert value == 3, value
+        assert initial.get("x-grpc-test-echo-initial") == "test_initial_metadata_value", initial
+        assert trailing.get("x-grpc-test-echo-trailing-bin") == b"\xab\xab\xab", trailing
+
+    @check("metadata: Count (server streaming) echoes them too; 300 binary bytes round-trip")
+    def _(ch):
+        blob = bytes(range(256)) + bytes(44)
+        stub = ch.unary_stream("/Counter/Count", request_serializer=lambda b: b,
+                               response_deserializer=dec_n)
+        call = stub(enc_count(1, 2), timeout=TIMEOUT,
+                    metadata=[("x-grpc-test-echo-initial", "v"), ("x-grpc-test-echo-trailing-bin", blob)])
+        got = list(call)
+        assert got == [1, 2], got
+        assert dict(call.initial_metadata()).get("x-grpc-test-echo-initial") == "v"
+        assert dict(call.trailing_metadata()).get("x-grpc-test-echo-trailing-bin") == blob
+
+    @check("metadata: trailing metadata also on an error (OUT_OF_RANGE)")
+    def _(ch):
+        try:
+            sum_call_md(ch, [2**64 - 1, 1], ECHO_MD)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.OUT_OF_RANGE, e.code()
+            assert dict(e.trailing_metadata()).get("x-grpc-test-echo-trailing-bin") == b"\xab\xab\xab", \
+                e.trailing_metadata()
+            return
+        raise AssertionError("the call succeeded")
+
+    @check("metadata: more than GS_METADATA bytes of it (the test build's 1024) -> RESOURCE_EXHAUSTED")
+    def _(ch):
+        try:
+            sum_call_md(ch, [1], [("x-big", "v" * 1100)])
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.code()
+            assert "metadata" in e.details(), e.details()
+            return
+        raise AssertionError("the call succeeded")
 
     build = args.build_dir or tempfile.mkdtemp(prefix="gs-cs-")
     os.makedirs(build, exist_ok=True)
