@@ -1,4 +1,4 @@
-# grpcstream: make (build), make test, make bench, make soak, make fuzz, make install.
+# grpcstream: make (build), make test, make bench, make size, make soak, make fuzz, make install.
 CC ?= cc
 CFLAGS ?= -O2
 WARN = -std=c99 -Wall -Wextra -Wpedantic -Werror
@@ -25,6 +25,11 @@ bench-grpc: grpcstream-static
 grpcstream-static: $(SRC) grpcstream.h
 	$(CC) $(WARN) $(CFLAGS) -static -o $@ $(SRC) $(LDFLAGS)
 
+# the embedded builds: text, data, bss, sizeof(gs_node), stack and
+# instructions a line on a Cortex-M4 under QEMU (tests/firmware.sh)
+size:
+	sh tests/firmware.sh size
+
 fuzz:
 	sh fuzz/run.sh build
 
@@ -38,7 +43,7 @@ install: grpcstream
 clean:
 	rm -rf grpcstream grpcstream-static build bench/build
 
-.PHONY: all test bench bench-grpc soak fuzz install clean
+.PHONY: all test bench bench-grpc size soak fuzz install clean
 
 soak-h2: all
 	sh bench/soak-h2.sh

@@ -1013,13 +1013,12 @@ static int file_read(gs_log *l, log_cursor *c, gs_str *level, gs_str *msg)
 }
 
 #else
-#include <errno.h>
-
+/* Built without the file log: nothing to open (errno is left alone, so a
+ * bare-metal build needs no errno from its libc). */
 int gs_log_open(gs_node *n, const char *path)
 {
     (void)n;
     (void)path;
-    errno = ENOSYS;             /* built without the file log */
     return -1;
 }
 #endif

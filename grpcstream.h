@@ -397,7 +397,8 @@ int gs_feed_end(gs_node *node);
 
 /* gs_log_open makes FILE the log (POSIX hosts; leave it out with
  * GS_NO_FILE_LOG): read in place, appended to by Append, followed like
- * tail -F (call gs_tick). Returns 0, or -1 (errno set) if it can't open. */
+ * tail -F (call gs_tick). Returns 0, or -1 (errno set) if it can't open;
+ * built with GS_NO_FILE_LOG, always -1 (errno untouched). */
 int gs_log_open(gs_node *node, const char *path);
 
 /* gs_set_diagnostic sets where this node reports what it cannot answer

@@ -202,6 +202,10 @@ if need tests/unit_regress.c tests/regress/bidi_start_fails.in tests/regress/bid
 fi
 if need tests/stack_frames.sh; then collect "stack frames:" sh tests/stack_frames.sh; fi
 if need tests/cross_arm.sh; then collect "cross arm:" sh tests/cross_arm.sh; fi
+if need tests/firmware.sh examples/firmware/main.c examples/firmware/startup.c examples/firmware/host.c \
+        examples/firmware/firmware.h examples/firmware/mps2.ld examples/session.jsonl bench/gen.py; then
+    collect "firmware:" sh tests/firmware.sh
+fi
 
 # HPACK, protobuf and the HTTP/2 layer, byte by byte (they include grpcstream.c)
 for t in unit_hpack unit_proto unit_h2; do

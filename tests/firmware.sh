@@ -1,0 +1,155 @@
+#!/bin/sh
+# tests/firmware.sh [size] - grpcstream on a Cortex-M, under QEMU.
+#
+#   sh tests/firmware.sh          the checks (what ./test.sh runs)
+#   sh tests/firmware.sh size     only the size report (make size)
+#
+# With arm-none-eabi-gcc (+ newlib) and qemu-system-arm (else SKIP):
+#  1. the core compiles for Cortex-M0+ and Cortex-M4, -Os -Werror, in the
+#     embedded configuration below, JSON lines only and with HTTP/2 too;
+#  2. its objects need nothing from libc beyond memcmp, memcpy, memmove,
+#     memset, memchr, strcmp, strlen (compiler helpers such as
+#     __aeabi_uldivmod aside);
+#  3. examples/firmware (startup code, linker script, the public API only)
+#     runs on QEMU's mps2-an386 board (Cortex-M4), semihosting, on
+#     examples/session.jsonl and on a generated 2,000-line mixed session
+#     fed in 61-byte pieces, and its output equals, byte for byte, the same
+#     main.c built for this machine (examples/firmware/host.c);
+#  4. the size report: text, data, bss of grpcstream.o and json.o,
+#     sizeof(gs_node), the deepest stack use (painted stack), instructions
+#     per input line (QEMU -icount: a 25 MHz timer tick is 40 of them).
+#     The JSON-lines build must fit the budget: text <= 48 KiB, node +
+#     stack <= 64 KiB. The build with HTTP/2 (2 connections) is reported;
+#     it does not fit 64 KiB yet (README "Embedded").
+# One PASS:/FAIL:/SKIP: line per check; exit status 1 on any FAIL.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+MODE=${1:-check}
+CC=arm-none-eabi-gcc
+PY=${PYTHON:-python3}
+EMB="-DGS_MAX_STREAMS=8 -DGS_MAX_VALUE=256 -DGS_LOG_RING=8192 -DGS_OUT_BATCH=4096 -DGS_NO_FILE_LOG -DGS_NO_MAIN"
+JSON_ONLY="$EMB -DGS_MAX_CONNS=0"
+WITH_H2="$EMB -DGS_MAX_CONNS=2 -DGS_H2_OUT=16384 -DGS_METADATA=256 -DGS_METADATA_OUT=128"
+WARN="-std=c99 -Wall -Wextra -Wpedantic -Werror"
+ALLOWED="memcmp memcpy memmove memset memchr strcmp strlen"
+TEXT_BUDGET=49152
+RAM_BUDGET=65536
+
+for t in $CC arm-none-eabi-objcopy arm-none-eabi-nm arm-none-eabi-size qemu-system-arm; do
+    if ! command -v $t > /dev/null 2>&1; then
+        echo "SKIP: Cortex-M build and QEMU run ($t not installed: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm)"
+        exit 0
+    fi
+done
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+status=0
+pass() { [ "$MODE" = size ] || echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; status=1; }
+
+# objects CPU CONFIG-NAME FLAGS: grpcstream.o and json.o into $tmp/CPU-NAME/
+objects() {
+    d=$tmp/$1-$2
+    mkdir -p "$d"
+    $CC $WARN -mcpu="$1" -mthumb -Os $3 -I. -c -o "$d/grpcstream.o" grpcstream.c > "$d/cc.log" 2>&1 &&
+        $CC $WARN -mcpu="$1" -mthumb -Os $3 -I. -c -o "$d/json.o" json.c >> "$d/cc.log" 2>&1
+}
+
+# node_size CPU FLAGS: sizeof(gs_node) on the target
+node_size() {
+    printf '#include "grpcstream.h"\ngs_node probe_node;\n' > "$tmp/probe.c"
+    $CC $WARN -mcpu="$1" -mthumb -Os $2 -I. -c -o "$tmp/probe.o" "$tmp/probe.c" || return
+    hex=$(arm-none-eabi-nm -S "$tmp/probe.o" | awk '$4 == "probe_node" { print $2 }')
+    [ -n "$hex" ] && printf '%d\n' "0x$hex"
+}
+
+# 1 and 2: builds and the libc they need
+for cpu in cortex-m0plus cortex-m4; do
+    for cfg in json h2; do
+        if [ $cfg = json ]; then flags=$JSON_ONLY; what="JSON lines only"; else flags=$WITH_H2; what="JSON lines and HTTP/2"; fi
+        if ! objects $cpu $cfg "$flags"; then
+            fail "$CC -mcpu=$cpu -Os -Werror, $what"
+            grep -E 'error|warning' "$tmp/$cpu-$cfg/cc.log" | head -8 | sed 's/^/    /'
+            continue
+        fi
+        pass "$CC -mcpu=$cpu -Os -Werror, $what"
+        extra=$(arm-none-eabi-nm -u "$tmp/$cpu-$cfg/grpcstream.o" "$tmp/$cpu-$cfg/json.o" |
+                awk '{print $2}' | sort -u | grep -v -E '^(__aeabi_|__gnu_thumb1_|__ctzdi2$|__clzdi2$|gs_)' |
+                grep -v -x -F "$(echo $ALLOWED | tr ' ' '\n')")
+        if [ -z "$extra" ]; then
+            pass "libc needed ($cpu, $what): only $ALLOWED (and compiler helpers)"
+        else
+            fail "libc needed ($cpu, $what): also $(echo $extra)"
+        fi
+    done
+done
+
+# 3: the firmware under QEMU, against the host build of the same main.c
+FW="-Iexamples/firmware -nostartfiles -T examples/firmware/mps2.ld -ffunction-sections -fdata-sections -Wl,--gc-sections"
+SRCS="examples/firmware/main.c grpcstream.c json.c"
+if ! gcc $WARN -O2 $JSON_ONLY -I. -Iexamples/firmware -o "$tmp/host" examples/firmware/host.c $SRCS > "$tmp/host.log" 2>&1; then
+    fail "firmware: host build of examples/firmware/main.c"; sed 's/^/    /' "$tmp/host.log" | head -8
+    exit 1
+fi
+$PY bench/gen.py mixed 2000 > "$tmp/mixed.jsonl" || { fail "firmware: bench/gen.py"; exit 1; }
+stack=0
+ips=""
+for session in examples/session.jsonl "$tmp/mixed.jsonl"; do
+    name=$(basename "$session")
+    cp "$session" "$tmp/input.jsonl"
+    if ! (cd "$tmp" && arm-none-eabi-objcopy -I binary -O elf32-littlearm -B arm input.jsonl input.o) ||
+       ! $CC $WARN -mcpu=cortex-m4 -mthumb -Os $JSON_ONLY -I. $FW -o "$tmp/fw.elf" \
+            examples/firmware/startup.c $SRCS "$tmp/input.o" > "$tmp/fw.log" 2>&1; then
+        fail "firmware: build for $name"; sed 's/^/    /' "$tmp/fw.log" | head -8
+        continue
+    fi
+    timeout 120 qemu-system-arm -M mps2-an386 -cpu cortex-m4 -nographic -monitor none \
+        -semihosting-config enable=on,target=native -icount shift=0 -kernel "$tmp/fw.elf" \
+        > "$tmp/qemu.out" 2> "$tmp/qemu.err"
+    rc=$?
+    "$tmp/host" < "$session" > "$tmp/host.out"
+    report=$(tail -n 1 "$tmp/qemu.out")
+    head -n -1 "$tmp/qemu.out" > "$tmp/qemu.body"
+    head -n -1 "$tmp/host.out" > "$tmp/host.body"
+    lines=$(wc -l < "$session")
+    if [ $rc -eq 0 ] && [ -s "$tmp/host.body" ] && cmp -s "$tmp/qemu.body" "$tmp/host.body"; then
+        pass "firmware on QEMU mps2-an386 (Cortex-M4): $name ($lines lines, $(wc -l < "$tmp/host.body") replies) byte-identical to the host's"
+    else
+        fail "firmware on QEMU mps2-an386: $name (exit $rc)"
+        cmp "$tmp/qemu.body" "$tmp/host.body" 2>&1 | sed 's/^/    /'
+        head -c 400 "$tmp/qemu.err" | sed 's/^/    /'
+    fi
+    s=$(echo "$report" | sed -n 's/^# stack \([0-9]*\) bytes.*/\1/p')
+    t=$(echo "$report" | sed -n 's/.* ticks \([0-9]*\)$/\1/p')
+    [ -n "$s" ] && [ "$s" -gt "$stack" ] && stack=$s
+    [ -n "$t" ] && ips="$ips $name: $((t * 40 / lines)) instructions a line;"
+done
+
+# 4: sizes and the budget
+size_of() {     # total text / data / bss of the two objects of CPU-CFG
+    arm-none-eabi-size "$tmp/$1/grpcstream.o" "$tmp/$1/json.o" | awk -v f="$2" 'NR > 1 { s += $f } END { print s }'
+}
+for cfg in json h2; do
+    [ -f "$tmp/cortex-m4-$cfg/json.o" ] || continue
+    if [ $cfg = json ]; then flags=$JSON_ONLY; what="JSON lines only"; else flags=$WITH_H2; what="JSON lines and HTTP/2 (2 connections)"; fi
+    text=$(size_of cortex-m4-$cfg 1); data=$(size_of cortex-m4-$cfg 2); bss=$(size_of cortex-m4-$cfg 3)
+    node=$(node_size cortex-m4 "$flags")
+    if [ -z "$node" ]; then
+        fail "size, $what: sizeof(gs_node) not found"
+        continue
+    fi
+    line="size, Cortex-M4 -Os, $what: text $text B, data $data B, bss $bss B, sizeof(gs_node) $node B"
+    if [ $cfg = json ]; then
+        line="$line, deepest stack $stack B;$ips"
+        if [ "$MODE" = size ]; then
+            echo "$line"
+        elif [ "$text" -le $TEXT_BUDGET ] && [ $((node + stack)) -le $RAM_BUDGET ]; then
+            pass "$line within the budget (text <= $TEXT_BUDGET, node + stack <= $RAM_BUDGET)"
+        else
+            fail "$line: over the budget (text <= $TEXT_BUDGET, node + stack <= $RAM_BUDGET)"
+        fi
+    else
+        echo "$line (not yet within $RAM_BUDGET: README \"Embedded\")"
+    fi
+done
+exit $status
