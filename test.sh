@@ -203,7 +203,7 @@ fi
 if need tests/stack_frames.sh; then collect "stack frames:" sh tests/stack_frames.sh; fi
 if need tests/cross_arm.sh; then collect "cross arm:" sh tests/cross_arm.sh; fi
 if need tests/firmware.sh examples/firmware/main.c examples/firmware/startup.c examples/firmware/host.c \
-        examples/firmware/firmware.h examples/firmware/mps2.ld examples/session.jsonl bench/gen.py; then
+        examples/firmware/firmware.h examples/firmware/mps2.ld examples/firmware/grpcio.h2 examples/session.jsonl bench/gen.py; then
     collect "firmware:" sh tests/firmware.sh
 fi
 
