@@ -142,8 +142,11 @@
 #define GS_H2_BUF (2 * (size_t)GS_MAX_VALUE + 1024)
 #endif
 /* A slot's response buffer: a largest message and a DATA frame more, so
- * that small messages are staged a frame at a time. */
+ * that small messages are staged a frame at a time. A small part can set
+ * it to GS_H2_BUF (a message at a time) and save 16 KiB a slot. */
+#ifndef GS_H2_TX
 #define GS_H2_TX (GS_H2_BUF + 16384)
+#endif
 #ifndef GS_METADATA        /* a request's custom metadata (gs_metadata):
                                bytes, 4 more per field; by default any the
                                header list limit admits. Costs GS_METADATA
@@ -167,8 +170,8 @@
 #error "GS_MAX_CONNS must be 0..255 (0: no HTTP/2)"
 #endif
 #if GS_MAX_CONNS > 0
-#if GS_H2_OUT < 16384
-#error "GS_H2_OUT must be at least 16384"
+#if GS_H2_OUT < 4096
+#error "GS_H2_OUT must be at least 4096 (DATA frames are cut to what fits)"
 #endif
 #if GS_METADATA < 64 || GS_METADATA > 65535 || GS_METADATA_OUT < 64 || GS_METADATA_OUT > 4096
 #error "GS_METADATA must be 64..65535, GS_METADATA_OUT 64..4096 (a response's fits one HEADERS frame)"

@@ -9,7 +9,10 @@ client's, and grpcio (python3-grpcio) makes, on one channel: WatchLogs
 {filter: ERROR}, WatchLogs {limit: 2}, Append {level: WARN, msg: from
 grpcio}, a BiDiChat of three messages, and a BiDiChat it cancels after
 the first echo. OUT gets the client's bytes of that one connection
-(examples/firmware/grpcio.h2 was made so; the firmware feeds it to
+(examples/firmware/grpcio.h2 was made so, against a host build of the
+firmware's HTTP/2 configuration, WITH_H2 in tests/firmware.sh without
+GS_NO_MAIN, since the client's HPACK state follows the SETTINGS it was
+sent; the firmware feeds it to
 gs_conn_feed and tests/firmware.sh compares the node's answer on the
 target with the host's). Messages are encoded by hand (no protoc needed).
 """
