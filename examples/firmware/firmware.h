@@ -5,7 +5,7 @@
 #define FIRMWARE_H
 #include <stddef.h>
 
-const char *fw_input(size_t *n);            /* the JSON-lines session */
+size_t fw_read(char *p, size_t n);          /* session bytes; 0 at its end */
 void fw_write(const char *p, size_t n);     /* to QEMU's stdout */
 void fw_exit(int code);                     /* ends QEMU with this status */
 size_t fw_stack_used(void);                 /* deepest stack use so far */

@@ -1,6 +1,6 @@
 /*
  * host.c - the board of firmware.h on the build machine: the session from
- * stdin, output to stdout. The firmware's main.c built with this is the
+ * stdin, output to stdout, as QEMU's semihosting console gives them. The firmware's main.c built with this is the
  * reference its QEMU run must match byte for byte.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -9,12 +9,7 @@
 
 #include "firmware.h"
 
-const char *fw_input(size_t *n)
-{
-    static char buf[1 << 24];
-    *n = fread(buf, 1, sizeof buf, stdin);
-    return buf;
-}
+size_t fw_read(char *p, size_t n) { return fread(p, 1, n, stdin); }
 
 void fw_write(const char *p, size_t n) { fwrite(p, 1, n, stdout); }
 

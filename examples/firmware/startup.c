@@ -1,9 +1,9 @@
 /*
  * startup.c - reset and semihosting for a bare Cortex-M (no OS, no C
  * runtime start files): the vector table, .data copied and .bss zeroed
- * before main(), and the three semihosting calls the firmware uses
- * (open the console, write to it, exit), which QEMU answers with
- * -semihosting-config enable=on,target=native.
+ * before main(), and the semihosting calls the firmware uses (open the
+ * console, read from it, write to it, exit), which QEMU answers with
+ * -semihosting-config enable=on,target=native: its stdin and stdout.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,13 +34,24 @@ static uint32_t semihost(uint32_t op, const void *arg)
     return r0;
 }
 
-/* The session is linked in (objcopy -I binary of input.jsonl). */
-extern const char _binary_input_jsonl_start[], _binary_input_jsonl_end[];
-
-const char *fw_input(size_t *n)
+/* The console, opened on first use for reading ("r") or writing ("w"). */
+static uint32_t console_open(uint32_t mode)
 {
-    *n = (size_t)(_binary_input_jsonl_end - _binary_input_jsonl_start);
-    return _binary_input_jsonl_start;
+    static const char tt[] = ":tt";
+    uint32_t open_args[3] = { (uint32_t)(uintptr_t)tt, mode, 3 };
+    return semihost(0x01 /* SYS_OPEN */, open_args);
+}
+
+size_t fw_read(char *p, size_t n)
+{
+    static uint32_t in = (uint32_t)-1;
+    uint32_t args[3], left;
+    if (in == (uint32_t)-1) in = console_open(0);
+    args[0] = in;
+    args[1] = (uint32_t)(uintptr_t)p;
+    args[2] = (uint32_t)n;
+    left = semihost(0x06 /* SYS_READ: returns the bytes not read */, args);
+    return left <= n ? n - left : 0;
 }
 
 static uint32_t console = (uint32_t)-1;
@@ -48,11 +59,7 @@ static uint32_t console = (uint32_t)-1;
 void fw_write(const char *p, size_t n)
 {
     uint32_t args[3];
-    if (console == (uint32_t)-1) {
-        static const char tt[] = ":tt";
-        uint32_t open_args[3] = { (uint32_t)(uintptr_t)tt, 4 /* "w" */, 3 };
-        console = semihost(0x01 /* SYS_OPEN */, open_args);
-    }
+    if (console == (uint32_t)-1) console = console_open(4);
     while (n) {
         uint32_t left;
         args[0] = console;
