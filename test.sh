@@ -205,6 +205,7 @@ if need tests/cross_arm.sh; then collect "cross arm:" sh tests/cross_arm.sh; fi
 if need tests/firmware.sh examples/firmware/main.c examples/firmware/startup.c examples/firmware/host.c \
         examples/firmware/firmware.h examples/firmware/mps2.ld examples/firmware/grpcio.h2 examples/session.jsonl bench/gen.py; then
     collect "firmware:" sh tests/firmware.sh
+    sed -n 's/^PASS: size, /firmware: size, /p' "$B/collect.log"     # the size report
 fi
 
 # HPACK, protobuf and the HTTP/2 layer, byte by byte (they include grpcstream.c)
