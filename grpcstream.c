@@ -19,13 +19,21 @@
  *                             Append, BiDiChat                     log_ watch_
  *    7. JSON lines: output    replies in json.dumps form           jl_
  *    8. JSON lines: input     scanner events, checks, requests     jl_
- *    9. Front-end dispatch    section 4's switch over front ends   fe_
- *   10. Node API              gs_init, gs_register, gs_feed, ...   gs_
- *   11. main()                the poll() loop (not with GS_NO_MAIN)
+ *    9. Protobuf              the wire codec, by descriptor        pb_
+ *   10. gRPC header values    grpc-timeout, grpc-message,          grpc_
+ *                             content-type, metadata, base64
+ *   11. HPACK                 header compression (RFC 7541)        hp_
+ *   12. HTTP/2                connections, frames, flow control,   h2_
+ *                             gRPC calls on streams
+ *   13. Connection API        gs_conn_open, gs_conn_feed, ...      gs_conn_
+ *   14. Front-end dispatch    section 4's switch over front ends   fe_
+ *   15. Node API              gs_init, gs_register, gs_feed, ...   gs_
+ *   16. main()                the poll() loop (not with GS_NO_MAIN)
  *
- * A section calls only earlier ones. The one exception is the call core,
- * which reaches the front ends through section 4's three functions: they
- * are declared there and defined in section 9, after every front end.
+ * Sections 9-13 are compiled only with GS_MAX_CONNS > 0. A section calls
+ * only earlier ones. The one exception is the call core, which reaches the
+ * front ends through section 4's three functions: they are declared there
+ * and defined in section 14, after every front end.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "grpcstream.h"
@@ -219,7 +227,7 @@ static void st_free(gs_node *n, gs_stream *s)
 /* ===================================================================== */
 
 /* The call core emits through these three calls and nothing else; each
- * switches on s->front (section 9). A front end writes what they ask in
+ * switches on s->front (section 14). A front end writes what they ask in
  * its own wire format, addressed its own way. `by_request`: the emission
  * answers the request the front end is handling now (a JSON reply goes to
  * it); otherwise the server acts alone (a pushed message, a deadline).
@@ -2052,7 +2060,7 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
 
 #if GS_MAX_CONNS > 0
 /* ===================================================================== */
-/* Protobuf wire codec                                                    */
+/* 9. Protobuf wire codec                                                 */
 /* ===================================================================== */
 
 /*
@@ -2379,7 +2387,7 @@ static size_t pb_size_max(const gs_desc *d)
 }
 
 /* ===================================================================== */
-/* gRPC over HTTP/2: header values                                        */
+/* 10. gRPC over HTTP/2: header values                                    */
 /* ===================================================================== */
 
 /*
@@ -2624,7 +2632,7 @@ static int grpc_content_type(const char *s, size_t n)
 }
 
 /* ===================================================================== */
-/* HPACK (RFC 7541): header compression for HTTP/2.                       */
+/* 11. HPACK (RFC 7541): header compression for HTTP/2                    */
 /* ===================================================================== */
 /*
  * This section owns the HPACK coding of header blocks: prefixed integers
@@ -4771,7 +4779,7 @@ void gs_conn_close(gs_node *n, int ci)
 #endif
 
 /* ===================================================================== */
-/* 9. Front-end dispatch                                                  */
+/* 14. Front-end dispatch                                                 */
 /* ===================================================================== */
 
 /* Section 4's calls, switched over the front end that carries a stream.
@@ -4830,7 +4838,7 @@ static int fe_room(const gs_node *n, const gs_stream *s, int for_what)
 }
 
 /* ===================================================================== */
-/* 10. Node API                                                           */
+/* 15. Node API                                                           */
 /* ===================================================================== */
 
 /* The public calls of grpcstream.h that are not a section's own: set-up,
@@ -5039,7 +5047,7 @@ void gs_output_done(gs_node *n, size_t len)
 int gs_output_full(const gs_node *n) { return n->jl.out_len >= GS_OUT_BATCH; }
 
 /* ===================================================================== */
-/* 11. main(): a poll() loop over stdin and stdout                        */
+/* 16. main(): a poll() loop over stdin and stdout                        */
 /* ===================================================================== */
 
 /* The thin shell of the JSON-lines node: non-blocking stdin and stdout,
