@@ -14,7 +14,8 @@ firmware's HTTP/2 configuration, WITH_H2 in tests/firmware.sh without
 GS_NO_MAIN, since the client's HPACK state follows the SETTINGS it was
 sent; the firmware feeds it to
 gs_conn_feed and tests/firmware.sh compares the node's answer on the
-target with the host's). Messages are encoded by hand (no protoc needed).
+target with the host's). Messages are encoded with tests/h2/rawh2.py (no
+protoc needed).
 """
 import os
 import socket
@@ -27,14 +28,7 @@ import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "h2"))
 import common  # noqa: E402
-
-
-def field(num, payload):
-    return bytes([num << 3 | 2, len(payload)]) + payload
-
-
-def varint_field(num, v):
-    return bytes([num << 3, v])
+from rawh2 import chat_msg, log_entry, pb_uint, pb_str  # noqa: E402
 
 
 def proxy(listener, upstream_port, captured, done):
@@ -76,11 +70,11 @@ def main():
     watch = ch.unary_stream("/LogWatcher/WatchLogs", request_serializer=ident, response_deserializer=ident)
     append = ch.unary_unary("/LogWatcher/Append", request_serializer=ident, response_deserializer=ident)
     chat = ch.stream_stream("/Chat/BiDiChat", request_serializer=ident, response_deserializer=ident)
-    assert len(list(watch(field(1, b"ERROR"), timeout=10))) == 3
-    assert len(list(watch(varint_field(2, 2), timeout=10))) == 2
-    append(field(1, b"WARN") + field(2, b"from grpcio"), timeout=10)
-    assert len(list(chat(iter([field(1, b"one"), field(1, b"two"), field(1, b"three")]), timeout=10))) == 3
-    calls = chat(iter([field(1, b"first")]), timeout=10)
+    assert len(list(watch(pb_str(1, "ERROR"), timeout=10))) == 3
+    assert len(list(watch(pb_uint(2, 2), timeout=10))) == 2
+    append(log_entry("WARN", "from grpcio"), timeout=10)
+    assert len(list(chat(iter([chat_msg("one"), chat_msg("two"), chat_msg("three")]), timeout=10))) == 3
+    calls = chat(iter([chat_msg("first")]), timeout=10)
     next(calls)
     calls.cancel()
     ch.close()

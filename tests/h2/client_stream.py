@@ -9,7 +9,7 @@ CMD is a node built with the Counter services in grpcstream's own shell
 started as `CMD --listen 127.0.0.1:PORT`. Counter/Sum takes a stream of
 {n: uint64} (field 1) and answers their sum when the client half-closes;
 past 2^64-1 it fails OUT_OF_RANGE "sum past 2^64-1". Messages are encoded
-here by hand (one varint field), so no .proto is needed. One PASS:/FAIL:/
+here by hand (tests/h2/rawh2.py), so no .proto is needed. One PASS:/FAIL:/
 SKIP: line per check; exit status 1 on any FAIL. Counter/Count with
 every_us shows timers: paced messages while the server's CPU time stays
 near zero (no busy-waiting).
@@ -23,6 +23,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from rawh2 import pb_fields, pb_uint, proc_cpu  # noqa: E402
 
 try:
     import grpc
@@ -32,48 +33,18 @@ except ImportError:
 TIMEOUT = 10.0
 
 
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def enc_n(n):
-    """{n: n} in protobuf: field 1, varint (absent when 0, as proto3 writes it)."""
-    return b"\x08" + varint(n) if n else b""
+    """{n: n}: field 1, varint (absent when 0, as proto3 writes it)."""
+    return pb_uint(1, n)
 
 
 def dec_n(data):
     """The n of a one-field message (0 when absent)."""
-    if not data:
-        return 0
-    if data[0] != 0x08:
-        raise ValueError("unexpected field tag %r in %r" % (data[0], data))
-    v, shift = 0, 0
-    for b in data[1:]:
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v
-    raise ValueError("truncated varint in %r" % data)
+    return pb_fields(data).get(1, 0)
 
 
 def enc_count(lo, hi, every_us=0):
-    return ((b"\x08" + varint(lo) if lo else b"") + (b"\x10" + varint(hi) if hi else b"") +
-            (b"\x18" + varint(every_us) if every_us else b""))
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process, from /proc/PID/stat."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return pb_uint(1, lo) + pb_uint(2, hi) + pb_uint(3, every_us)
 
 
 def sum_call(ch, numbers):
@@ -138,12 +109,12 @@ def run(args, rep):
     def _(ch, srv):
         stub = ch.unary_stream("/Counter/Count", request_serializer=lambda b: b,
                                response_deserializer=dec_n)
-        cpu0, t0 = cpu_seconds(srv.proc.pid), time.monotonic()
+        cpu0, t0 = proc_cpu(srv.proc.pid), time.monotonic()
         got, times = [], []
         for n in stub(enc_count(1, 4, 100000), timeout=TIMEOUT):
             got.append(n)
             times.append(time.monotonic() - t0)
-        cpu = cpu_seconds(srv.proc.pid) - cpu0
+        cpu = proc_cpu(srv.proc.pid) - cpu0
         assert got == [1, 2, 3, 4], got
         # message k leaves no earlier than k timers after the call began
         # (lateness is the machine's; earliness would be a bug)
