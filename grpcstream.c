@@ -203,15 +203,23 @@ static void st_make_runnable(gs_node *n, gs_stream *s)
     queue_push(n->runq, &n->runq_head, &n->runq_len, s->self);
 }
 
-/* Takes s out of the scheduler: no queue, no deadline, no waiting. */
+static void st_drop_timer(gs_node *n, gs_stream *s)
+{
+    if (!s->wake_ms) return;
+    s->wake_ms = 0;
+    n->timers--;
+}
+
+/* Takes s out of the scheduler: no queue, no deadline, no timer, no
+ * waiting. */
 static void st_retire(gs_node *n, gs_stream *s)
 {
     if (s->queued == 1) queue_remove(n->urgent, &n->urgent_head, &n->urgent_len, s->self);
     if (s->queued == 2) queue_remove(n->runq, &n->runq_head, &n->runq_len, s->self);
     if (s->deadline) n->deadlines--;
-    if (s->wake_ms) n->timers--;
+    st_drop_timer(n, s);
     s->queued = s->waiting = s->parked = 0;
-    s->deadline = s->wake_ms = 0;
+    s->deadline = 0;
 }
 
 static void st_free(gs_node *n, gs_stream *s)
@@ -567,13 +575,6 @@ int gs_pump(gs_node *n)
 
 #define URGENT_AT(n, i) ((n)->urgent[((n)->urgent_head + (i)) % GS_MAX_STREAMS])
 
-static void core_drop_timer(gs_node *n, gs_stream *s)
-{
-    if (!s->wake_ms) return;
-    s->wake_ms = 0;
-    n->timers--;
-}
-
 void gs_stream_wake_after(gs_node *n, gs_stream *s, uint64_t us)
 {
     uint64_t ms = us / 1000 + (us % 1000 != 0);
@@ -589,7 +590,7 @@ static void core_fire_timers(gs_node *n)
     for (i = 0; n->timers && i < GS_MAX_STREAMS; i++) {
         gs_stream *s = &n->streams[i];
         if (s->state == GS_FREE || !s->wake_ms || s->wake_ms > n->now_ms) continue;
-        core_drop_timer(n, s);
+        st_drop_timer(n, s);
         if (!s->waiting) continue;
         s->waiting = 0;
         st_make_runnable(n, s);
@@ -602,7 +603,7 @@ void gs_wake(gs_node *n, const gs_method *m)
     for (i = 0; i < GS_MAX_STREAMS; i++) {
         gs_stream *s = &n->streams[i];
         if (s->state != GS_FREE && s->waiting && s->method == m) {
-            core_drop_timer(n, s);
+            st_drop_timer(n, s);
             s->waiting = 0;
             st_make_urgent(n, s);
         }
@@ -2543,17 +2544,23 @@ static int grpc_md_custom(const char *k, size_t n)
  * the value's length (2 bytes, big-endian), the key, the value. */
 #define GRPC_MD_ENTRY 4
 
+/* Writes an entry's head and key at d (its value follows them). */
+static void grpc_md_head(char *d, int tag, const char *k, size_t kn, size_t vn)
+{
+    d[0] = (char)tag;
+    d[1] = (char)kn;
+    d[2] = (char)(vn >> 8);
+    d[3] = (char)(vn & 255);
+    memcpy(d + GRPC_MD_ENTRY, k, kn);
+}
+
 /* Appends an entry to a buffer of `cap` bytes if it fits; returns 0, or -1. */
 static int grpc_md_add(char *buf, size_t cap, uint16_t *len, int tag, const char *k, size_t kn,
                        const char *v, size_t vn)
 {
     char *d = buf + *len;
     if (kn > 255 || vn > 65535 || GRPC_MD_ENTRY + kn + vn > cap - *len) return -1;
-    d[0] = (char)tag;
-    d[1] = (char)kn;
-    d[2] = (char)(vn >> 8);
-    d[3] = (char)(vn & 255);
-    memcpy(d + GRPC_MD_ENTRY, k, kn);
+    grpc_md_head(d, tag, k, kn, vn);
     memcpy(d + GRPC_MD_ENTRY + kn, v, vn);
     *len = (uint16_t)(*len + GRPC_MD_ENTRY + kn + vn);
     return 0;
@@ -3943,16 +3950,12 @@ static void h2_request_md(gs_h2_req *r, const char *k, size_t kn, const char *v,
         r->md_bad = 2;              /* (the decoded value is shorter) */
         return;
     }
-    dn = grpc_base64_decode((uint8_t *)e + GRPC_MD_ENTRY + kn, v, vn);
+    dn = grpc_base64_decode((uint8_t *)e + GRPC_MD_ENTRY + kn, v, vn);     /* in place */
     if (dn < 0) {
         if (!r->md_bad) r->md_bad = 1;
         return;
     }
-    e[0] = 0;
-    e[1] = (char)kn;
-    e[2] = (char)(dn >> 8);
-    e[3] = (char)(dn & 255);
-    memcpy(e + GRPC_MD_ENTRY, k, kn);
+    grpc_md_head(e, 0, k, kn, (size_t)dn);
     r->md_len = (uint16_t)(r->md_len + GRPC_MD_ENTRY + kn + (size_t)dn);
 }
 
