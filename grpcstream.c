@@ -6,49 +6,56 @@
  * what it owns and what it does not support; its static functions carry
  * the prefix shown.
  *
- *    1. Basics                status names, output helpers         put_
+ *    1. Basics                status names, output helpers,        put_ b64_
+ *                             base64
  *    2. Message descriptors   the built-in message types
- *    3. Stream table          slots and run queues                 st_
- *    4. Front-end interface   what the call core asks of a front   fe_
+ *    3. Protobuf              the wire codec by descriptor; lists  pb_ gs_iter_
+ *    4. Stream table          slots and run queues                 st_
+ *    5. Front-end interface   what the call core asks of a front   fe_
  *                             end: emit a message, emit an end,
  *                             is there room
- *    5. Call core             methods, admission, start, deliver,  core_
+ *    6. Call core             methods, admission, start, deliver,  core_
  *                             half-close, cancel, end; turns,
  *                             wake-ups, deadlines
- *    6. Built-in services     the log (ring or file), WatchLogs,   ring_ file_
+ *    7. Built-in services     the log (ring or file), WatchLogs,   ring_ file_
  *                             Append, BiDiChat                     log_ watch_
- *    7. JSON lines: output    replies in json.dumps form           jl_
- *    8. JSON lines: input     scanner events, checks, requests     jl_
- *    9. Protobuf              the wire codec, by descriptor        pb_
+ *    8. JSON lines: output    replies in json.dumps form           jl_
+ *    9. JSON lines: input     scanner events, checks, requests     jl_
  *   10. gRPC header values    grpc-timeout, grpc-message,          grpc_
- *                             content-type, metadata, base64
+ *                             content-type, metadata
  *   11. HPACK                 header compression (RFC 7541)        hp_
  *   12. HTTP/2                connections, frames, flow control,   h2_
  *                             gRPC calls on streams
  *   13. Connection API        gs_conn_open, gs_conn_feed, ...      gs_conn_
- *   14. Front-end dispatch    section 4's switch over front ends   fe_
+ *   14. Front-end dispatch    section 5's switch over front ends   fe_
  *   15. Node API              gs_init, gs_register, gs_feed, ...   gs_
  *   16. main()                the poll() loop (not with GS_NO_MAIN)
  *
- * Sections 9-13 are compiled only with GS_MAX_CONNS > 0. A section calls
+ * Sections 10-13 are compiled only with GS_MAX_CONNS > 0. A section calls
  * only earlier ones. The one exception is the call core, which reaches the
- * front ends through section 4's three functions: they are declared there
+ * front ends through section 5's three functions: they are declared there
  * and defined in section 14, after every front end.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "grpcstream.h"
 
 #include <string.h>
+#ifndef GS_NO_FLOAT              /* float and double fields in JSON */
+#include <float.h>
+#include <math.h>                 /* HUGE_VAL (a macro: no libm) */
+#include <stdio.h>
+#include <stdlib.h>
+#endif
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ===================================================================== */
-/* 1. Basics: status names, output helpers                                */
+/* 1. Basics: status names, output helpers, base64                        */
 /* ===================================================================== */
 
-/* gRPC status names, Maelstrom error codes, and the small writers every
- * section uses (put_n and friends copy; json.c escapes). Nothing here
- * knows a front end. */
+/* gRPC status names, Maelstrom error codes, the small writers every
+ * section uses (put_n and friends copy; json.c escapes), and base64.
+ * Nothing here knows a front end. */
 
 static const char *const status_names[] = {
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
@@ -91,22 +98,79 @@ static void report(gs_node *n, const char *what)
     if (n->diag) n->diag(n, what);
 }
 
+/* Base64 (RFC 4648): -bin metadata values, bytes fields in JSON. */
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 of s[0..n) at d, padded; returns the end (4 per 3). */
+static char *b64_encode(char *d, const uint8_t *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i + 2 < n; i += 3, d += 4) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        d[0] = b64_alphabet[v >> 18]; d[1] = b64_alphabet[v >> 12 & 63];
+        d[2] = b64_alphabet[v >> 6 & 63]; d[3] = b64_alphabet[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+        d[0] = b64_alphabet[v >> 18]; d[1] = b64_alphabet[v >> 12 & 63];
+        d[2] = i + 1 < n ? b64_alphabet[v >> 6 & 63] : '=';
+        d[3] = '=';
+        d += 4;
+    }
+    return d;
+}
+
+static int b64_value(char c, int url_safe)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || (url_safe && c == '-')) return 62;
+    if (c == '/' || (url_safe && c == '_')) return 63;
+    return -1;
+}
+
+/* Decodes base64 s[0..n), padded or not (and URL-safe too if url_safe), into d (room for n bytes).
+ * Returns the decoded length, or -1 if it is not base64. */
+static long b64_decode(uint8_t *d, const char *s, size_t n, int url_safe)
+{
+    uint32_t acc = 0;
+    size_t i, bits = 0, out = 0;
+    while (n && s[n - 1] == '=') n--;
+    if (n % 4 == 1) return -1;
+    for (i = 0; i < n; i++) {
+        int v = b64_value(s[i], url_safe);
+        if (v < 0) return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            d[out++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return (long)out;
+}
+
 /* ===================================================================== */
 /* 2. Message descriptors                                                 */
 /* ===================================================================== */
 
 /* The built-in services' message types (PROTOCOL.md 2.1): a static field
- * table each, read by every front end. Field types are string, uint64 and
- * bool; nothing else is supported yet. */
+ * table each, read by every front end. Their uint64 fields are JSON
+ * numbers, as PROTOCOL.md has them (GS_JSON_NUMBER). */
 
 static const gs_field watch_request_fields[] = {
-    { "filter", 1, GS_STRING }, { "limit", 2, GS_UINT64 }, { "follow", 3, GS_BOOL }
+    GS_FIELD("filter", 1, GS_STRING),
+    { "limit", 2, GS_UINT64, GS_JSON_NUMBER, NULL, NULL },
+    GS_FIELD("follow", 3, GS_BOOL)
 };
 static const gs_field log_entry_fields[] = {
-    { "level", 1, GS_STRING }, { "msg", 2, GS_STRING }
+    GS_FIELD("level", 1, GS_STRING), GS_FIELD("msg", 2, GS_STRING)
 };
-static const gs_field chat_message_fields[] = { { "text", 1, GS_STRING } };
-static const gs_field append_response_fields[] = { { "seq", 1, GS_UINT64 } };
+static const gs_field chat_message_fields[] = { GS_FIELD("text", 1, GS_STRING) };
+static const gs_field append_response_fields[] = {
+    { "seq", 1, GS_UINT64, GS_JSON_NUMBER, NULL, NULL }
+};
 
 static const gs_desc watch_request = { "WatchRequest", watch_request_fields, 3 };
 static const gs_desc log_entry = { "LogEntry", log_entry_fields, 2 };
@@ -114,7 +178,661 @@ static const gs_desc chat_message = { "ChatMessage", chat_message_fields, 1 };
 static const gs_desc append_response = { "AppendResponse", append_response_fields, 1 };
 
 /* ===================================================================== */
-/* 3. Stream table: static slots and run queues                           */
+/* 3. Protobuf wire codec                                                 */
+/* ===================================================================== */
+
+/*
+ * Owns: turning the bytes of one protobuf message into a gs_msg by its
+ * descriptor (pb_decode, gs_decode), a gs_msg back into bytes
+ * (pb_msg_size, pb_put_msg, pb_size_max), and walking lists (gs_iter). Every proto3
+ * field type: the integers (varint, zigzag, fixed), bool, enum, float,
+ * double, string, bytes, messages, and repeated fields, scalars packed or
+ * not when read and packed when written. proto3 semantics: absent fields
+ * read as their defaults, defaults are not written (a message field is
+ * written when present), the last occurrence of a scalar wins, unknown
+ * fields (wire types 0, 1, 2, 5) are skipped.
+ *
+ * Decoding stores nothing outside the gs_msg it fills: strings and bytes
+ * point into the input; a message field keeps its bytes (gs_decode reads
+ * them); a list keeps its count and the message's bytes, and gs_iter
+ * walks them. The whole request, nested messages included, is checked
+ * when it is decoded, so reading its parts later cannot fail. Absent
+ * strings are "" (never NULL).
+ *
+ * Does not own: the gRPC 5-byte length prefix, compression, or message
+ * size limits other than GS_MAX_VALUE per string (GS_MAX_MESSAGE is the
+ * front end's).
+ *
+ * Not supported: groups (wire types 3 and 4, rejected even for unknown
+ * fields: proto3 has none), maps (a map is a list of entry messages: it
+ * can be declared as one), oneof (its members are plain fields here), and
+ * merging a message field sent more than once (its last occurrence is
+ * kept).
+ *
+ * Stricter than the reference implementations in three places, all
+ * reported as GS_INTERNAL: a known field with the wrong wire type (C++,
+ * Go and Python keep it as an unknown field instead), a 10-byte varint
+ * whose last byte carries bits beyond 64 (Go rejects it too; C++ drops
+ * the bits), and messages nested deeper than GS_MAX_DEPTH (C++ allows 100).
+ */
+
+/* Wire types. */
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_SGROUP = 3, PB_EGROUP = 4, PB_I32 = 5 };
+
+#define PB_MAX_NUMBER 536870911u    /* 2^29 - 1: the largest field number */
+#define PB_VARINT_MAX 10            /* bytes of a 64-bit varint */
+#define PB_UNBOUNDED ((size_t)-1)   /* pb_size_max of a type with lists, messages or bytes */
+
+/* The input still to read, and why reading stopped if it failed. */
+typedef struct {
+    const unsigned char *p, *end;
+    const char *why;
+} pb_in;
+
+/* One value as the wire type gives it: u for varint/fixed, s for length-
+ * delimited. Field types later interpret it (zigzag, float bits, ...). */
+typedef struct {
+    uint64_t u;
+    gs_str s;
+} pb_value;
+
+static int pb_fail(pb_in *in, const char *why)
+{
+    in->why = why;
+    return -1;
+}
+
+static void pb_in_init(pb_in *in, const char *buf, size_t len)
+{
+    in->p = (const unsigned char *)buf;
+    in->end = len ? in->p + len : in->p;        /* buf may be NULL when len is 0 */
+    in->why = NULL;
+}
+
+/* Reads a base-128 varint. Non-minimal encodings (0x80 0x00) are valid
+ * protobuf and accepted; only the 10th byte is special: it may hold just
+ * bit 63. */
+static int pb_read_varint(pb_in *in, uint64_t *v)
+{
+    uint64_t x = 0;
+    unsigned shift;
+    for (shift = 0;; shift += 7) {    /* the 10th byte (shift 63) ends it either way */
+        unsigned c;
+        if (in->p == in->end) return pb_fail(in, "truncated varint");
+        c = *in->p++;
+        if (shift == 63 && c > 1)
+            return pb_fail(in, c & 0x80 ? "varint longer than 10 bytes"
+                                        : "varint larger than 64 bits");
+        x |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+}
+
+/* Reads n little-endian bytes (4 or 8: fixed32/fixed64 wire types). */
+static int pb_read_fixed(pb_in *in, unsigned n, uint64_t *v)
+{
+    uint64_t x = 0;
+    unsigned i;
+    if ((size_t)(in->end - in->p) < n)
+        return pb_fail(in, n == 8 ? "truncated 64-bit field" : "truncated 32-bit field");
+    for (i = 0; i < n; i++) x |= (uint64_t)in->p[i] << (8 * i);
+    in->p += n;
+    *v = x;
+    return 0;
+}
+
+/* Reads a field's key. Field numbers are 1 .. 2^29-1, so a key is at
+ * most 32 bits. */
+static int pb_read_key(pb_in *in, uint32_t *number, unsigned *wire)
+{
+    uint64_t key;
+    if (pb_read_varint(in, &key) < 0) return -1;
+    if (key >> 3 == 0) return pb_fail(in, "field number 0");
+    if (key >> 3 > PB_MAX_NUMBER) return pb_fail(in, "field number out of range");
+    *number = (uint32_t)(key >> 3);
+    *wire = (unsigned)(key & 7);
+    return 0;
+}
+
+/* Reads one value of wire type `wire`; unknown fields are skipped by
+ * reading them this same way and dropping the result. */
+static int pb_read_value(pb_in *in, unsigned wire, pb_value *v)
+{
+    uint64_t n;
+    switch (wire) {
+    case PB_VARINT: return pb_read_varint(in, &v->u);
+    case PB_I64: return pb_read_fixed(in, 8, &v->u);
+    case PB_I32: return pb_read_fixed(in, 4, &v->u);
+    case PB_LEN:
+        if (pb_read_varint(in, &n) < 0) return -1;
+        if (n > (uint64_t)(in->end - in->p)) return pb_fail(in, "length beyond the buffer");
+        v->s.p = (const char *)in->p;
+        v->s.n = (size_t)n;
+        in->p += n;
+        return 0;
+    case PB_SGROUP:
+    case PB_EGROUP: return pb_fail(in, "groups are not supported");
+    default: return pb_fail(in, "invalid wire type");
+    }
+}
+
+/* ----- field types -------------------------------------------------------- */
+
+/* The wire type a field's type is encoded with (a packed list: PB_LEN). */
+static unsigned pb_wire_of(gs_type t)
+{
+    switch (t) {
+    case GS_FIXED64: case GS_SFIXED64: case GS_DOUBLE: return PB_I64;
+    case GS_FIXED32: case GS_SFIXED32: case GS_FLOAT: return PB_I32;
+    case GS_STRING: case GS_BYTES: case GS_MESSAGE: return PB_LEN;
+    default: return PB_VARINT;
+    }
+}
+
+static int pb_packable(gs_type t) { return pb_wire_of(t) != PB_LEN; }
+
+static uint64_t pb_zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v < 0 ? -1 : 0); }
+static int64_t pb_unzigzag(uint64_t u) { return (int64_t)(u >> 1) ^ -(int64_t)(u & 1); }
+
+/* A 32-bit two's complement value, sign-extended (int32, enum, sfixed32). */
+static int64_t pb_int32(uint64_t u) { return (int64_t)(int32_t)(uint32_t)u; }
+
+/* A scalar's value from the bits its wire type carried. */
+static gs_value pb_scalar(gs_type t, uint64_t u)
+{
+    gs_value v;
+    uint32_t bits32 = (uint32_t)u;
+    switch (t) {
+    case GS_BOOL: v.b = u != 0; break;
+    case GS_UINT32: case GS_FIXED32: v.u = (uint32_t)u; break;
+    case GS_INT32: case GS_SFIXED32: case GS_ENUM: v.i = pb_int32(u); break;
+    case GS_INT64: case GS_SFIXED64: v.i = (int64_t)u; break;
+    case GS_SINT32: v.i = pb_int32((uint64_t)pb_unzigzag((uint32_t)u)); break;
+    case GS_SINT64: v.i = pb_unzigzag(u); break;
+    case GS_FLOAT: memcpy(&v.f, &bits32, 4); break;
+    case GS_DOUBLE: memcpy(&v.d, &u, 8); break;
+    default: v.u = u; break;                        /* uint64, fixed64 */
+    }
+    return v;
+}
+
+/* The bits a scalar is written with: 0 for proto3's default (not written
+ * when singular). Out-of-range 32-bit values are cut to 32 bits; a
+ * negative int32 or enum is sign-extended to a 10-byte varint. */
+static uint64_t pb_bits(gs_type t, const gs_value *v)
+{
+    uint32_t bits32;
+    uint64_t bits64;
+    switch (t) {
+    case GS_BOOL: return v->b != 0;
+    case GS_UINT32: case GS_FIXED32: return (uint32_t)v->u;
+    case GS_INT32: case GS_ENUM: return (uint64_t)pb_int32((uint64_t)v->i);
+    case GS_SFIXED32: return (uint32_t)v->i;
+    case GS_INT64: case GS_SFIXED64: return (uint64_t)v->i;
+    case GS_SINT32: return (uint32_t)pb_zigzag(pb_int32((uint64_t)v->i));
+    case GS_SINT64: return pb_zigzag(v->i);
+    case GS_FLOAT: memcpy(&bits32, &v->f, 4); return bits32;
+    case GS_DOUBLE: memcpy(&bits64, &v->d, 8); return bits64;
+    default: return v->u;                           /* uint64, fixed64 */
+    }
+}
+
+/* ----- decoding ------------------------------------------------------------ */
+
+/* Index of field `number` in d, or -1 (linear: GS_MAX_FIELDS is small). */
+static int pb_find(const gs_desc *d, uint32_t number)
+{
+    unsigned i;
+    for (i = 0; i < d->nfields; i++)
+        if (d->fields[i].number == number) return (int)i;
+    return -1;
+}
+
+/* Writes "<field> larger than <GS_MAX_VALUE> bytes" (the JSON front end's
+ * text) into buf[cap], shortening the name if it must so that the text and
+ * its NUL always fit. */
+static const char *pb_too_large(const char *field, char *buf, size_t cap)
+{
+    static const char mid[] = " larger than ", tail[] = " bytes";
+    char num[20];
+    size_t name = strlen(field);
+    size_t digits = (size_t)(gs_json_put_u64(num, GS_MAX_VALUE) - num);
+    size_t fixed = sizeof mid - 1 + digits + sizeof tail - 1;
+    char *d = buf;
+    if (cap < fixed + 1) return "string field too large";
+    if (name > cap - 1 - fixed) name = cap - 1 - fixed;
+    memcpy(d, field, name), d += name;
+    memcpy(d, mid, sizeof mid - 1), d += sizeof mid - 1;
+    memcpy(d, num, digits), d += digits;
+    memcpy(d, tail, sizeof tail - 1), d += sizeof tail - 1;
+    *d = '\0';
+    return buf;
+}
+
+/* Where a decoding reports a failure: its status and text. */
+typedef struct {
+    const char *why;
+    char *why_buf;
+    size_t why_cap;
+} pb_err;
+
+static int pb_error(pb_err *e, int status, const char *why)
+{
+    e->why = why;
+    return status;
+}
+
+static int pb_check(const gs_desc *d, gs_str raw, unsigned depth, pb_err *e);
+
+/* Checks a length-delimited value of field f: a string's size and UTF-8,
+ * a message's contents. */
+static int pb_check_len(const gs_field *f, gs_str s, unsigned depth, pb_err *e)
+{
+    switch (f->type) {
+    case GS_STRING:
+        /* The size check comes first: it is what the JSON front end says,
+         * and it spares a UTF-8 scan of a huge value. */
+        if (s.n > GS_MAX_VALUE)
+            return pb_error(e, GS_RESOURCE_EXHAUSTED, pb_too_large(f->name, e->why_buf, e->why_cap));
+        if (!gs_utf8_valid(s.p, s.n)) return pb_error(e, GS_INTERNAL, "invalid UTF-8 in a string field");
+        return GS_OK;
+    case GS_MESSAGE: return pb_check(f->msg, s, depth + 1, e);
+    default: return GS_OK;                          /* bytes */
+    }
+}
+
+/* Counts a packed run's elements, checking that they fill it exactly. */
+static int pb_count_packed(gs_type t, gs_str run, size_t *count, pb_err *e)
+{
+    pb_in in;
+    pb_value v;
+    unsigned wire = pb_wire_of(t);
+    pb_in_init(&in, run.p, run.n);
+    while (in.p < in.end) {
+        if (pb_read_value(&in, wire, &v) < 0)
+            return pb_error(e, GS_INTERNAL, wire == PB_VARINT ? in.why : "truncated packed field");
+        (*count)++;
+    }
+    return GS_OK;
+}
+
+/* One field of a message being decoded (m NULL: only checked). */
+static int pb_take(const gs_field *f, gs_value *slot, unsigned wire, const pb_value *v,
+                   gs_str whole, unsigned depth, pb_err *e)
+{
+    int status;
+    if (f->flags & GS_REPEATED) {
+        size_t count = 0;
+        if (wire == PB_LEN && pb_packable(f->type)) status = pb_count_packed(f->type, v->s, &count, e);
+        else if (wire != pb_wire_of(f->type)) status = pb_error(e, GS_INTERNAL, "wrong wire type for a known field");
+        else status = wire == PB_LEN ? pb_check_len(f, v->s, depth, e) : GS_OK, count = 1;
+        if (status != GS_OK) return status;
+        if (slot) slot->r.n += count, slot->r.wire = whole;
+        return GS_OK;
+    }
+    if (wire != pb_wire_of(f->type)) return pb_error(e, GS_INTERNAL, "wrong wire type for a known field");
+    if (wire == PB_LEN) {
+        status = pb_check_len(f, v->s, depth, e);
+        if (status != GS_OK || !slot) return status;
+        if (f->type == GS_MESSAGE) slot->m.msg = NULL, slot->m.raw = v->s;
+        else slot->s = v->s;
+        return GS_OK;
+    }
+    if (slot) *slot = pb_scalar(f->type, v->u);
+    return GS_OK;
+}
+
+/* proto3 defaults for every field of d. */
+static void pb_clear(const gs_desc *d, gs_msg *m)
+{
+    unsigned i;
+    m->desc = d;
+    for (i = 0; i < d->nfields; i++) {
+        gs_value *v = &m->v[i];
+        const gs_field *f = &d->fields[i];
+        memset(v, 0, sizeof *v);
+        if (f->flags & GS_REPEATED) continue;
+        switch (f->type) {
+        case GS_STRING: case GS_BYTES: v->s.p = ""; break;
+        case GS_FLOAT: v->f = 0; break;
+        case GS_DOUBLE: v->d = 0; break;
+        default: break;
+        }
+    }
+}
+
+/* Decodes (m set) or checks (m NULL) the message raw of type d, nested
+ * `depth` deep. */
+static int pb_decode_at(const gs_desc *d, gs_str raw, gs_msg *m, unsigned depth, pb_err *e)
+{
+    pb_in in;
+    if (depth > GS_MAX_DEPTH) return pb_error(e, GS_INTERNAL, "messages nested too deep");
+    if (d->nfields > GS_MAX_FIELDS) return pb_error(e, GS_INTERNAL, "message type with too many fields");
+    pb_in_init(&in, raw.p, raw.n);
+    if (m) pb_clear(d, m);
+    while (in.p < in.end) {
+        uint32_t number;
+        unsigned wire;
+        pb_value v;
+        int i, status;
+        if (pb_read_key(&in, &number, &wire) < 0 || pb_read_value(&in, wire, &v) < 0)
+            return pb_error(e, GS_INTERNAL, in.why);
+        i = pb_find(d, number);
+        if (i < 0) continue;                        /* unknown: skipped */
+        status = pb_take(&d->fields[i], m ? &m->v[i] : NULL, wire, &v, raw, depth, e);
+        if (status != GS_OK) return status;
+    }
+    return GS_OK;
+}
+
+static int pb_check(const gs_desc *d, gs_str raw, unsigned depth, pb_err *e)
+{
+    return pb_decode_at(d, raw, NULL, depth, e);
+}
+
+/*
+ * pb_decode fills *m from the protobuf message buf[0..len) by descriptor d,
+ * checking its nested messages too. Returns GS_OK; GS_INTERNAL for
+ * malformed input, *why a fixed text; or GS_RESOURCE_EXHAUSTED for a
+ * string longer than GS_MAX_VALUE, *why the text "<field> larger than
+ * <GS_MAX_VALUE> bytes" built in why_buf (the caller's: e.g. n->why and
+ * sizeof n->why; 64 bytes plus the longest field name is enough). On
+ * failure *m is partly filled: do not use it. d must have at most
+ * GS_MAX_FIELDS fields with distinct numbers in 1 .. 2^29-1 (gs_register
+ * checks).
+ */
+static int pb_decode(const gs_desc *d, const char *buf, size_t len, gs_msg *m,
+                     const char **why, char *why_buf, size_t why_cap)
+{
+    pb_err e;
+    gs_str raw;
+    int status;
+    e.why = NULL, e.why_buf = why_buf, e.why_cap = why_cap;
+    raw.p = buf, raw.n = len;
+    status = pb_decode_at(d, raw, m, 0, &e);
+    if (status != GS_OK) *why = e.why;
+    return status;
+}
+
+int gs_decode(const gs_desc *d, gs_str raw, gs_msg *m, const char **why)
+{
+    char buf[GS_JSON_KEY_MAX + 64];
+    const char *text = NULL;
+    int status = pb_decode(d, raw.p, raw.n, m, &text, buf, sizeof buf);
+    if (status != GS_OK && why)     /* a text built in buf cannot outlive it */
+        *why = text == buf ? "string field too large" : text;
+    return status;
+}
+
+/* ----- lists --------------------------------------------------------------- */
+
+void gs_iter_start(gs_iter *it, const gs_msg *m, unsigned i)
+{
+    const gs_list *l = &m->v[i].r;
+    it->f = &m->desc->fields[i];
+    it->l = l;
+    it->i = 0;
+    it->p = it->end = it->run = it->run_end = NULL;
+    if (!l->items && l->wire.n) {
+        it->p = (const unsigned char *)l->wire.p;
+        it->end = it->p + l->wire.n;
+    }
+}
+
+/* The next element of a packed run, if one is being read. */
+static int pb_iter_run(gs_iter *it, gs_value *v)
+{
+    pb_in in;
+    pb_value raw;
+    if (it->run == it->run_end) return 0;
+    in.p = it->run, in.end = it->run_end, in.why = NULL;
+    if (pb_read_value(&in, pb_wire_of(it->f->type), &raw) < 0) return 0;  /* checked when decoded */
+    it->run = in.p;
+    *v = pb_scalar(it->f->type, raw.u);
+    return 1;
+}
+
+int gs_iter_next(gs_iter *it, gs_value *v)
+{
+    const gs_field *f = it->f;
+    pb_in in;
+    if (it->l->items) {
+        if (it->i == it->l->n) return 0;
+        *v = it->l->items[it->i++];
+        return 1;
+    }
+    if (pb_iter_run(it, v)) return 1;
+    in.p = it->p, in.end = it->end, in.why = NULL;
+    while (in.p < in.end) {
+        uint32_t number;
+        unsigned wire;
+        pb_value raw;
+        if (pb_read_key(&in, &number, &wire) < 0 || pb_read_value(&in, wire, &raw) < 0) break;
+        if (number != f->number) continue;
+        it->p = in.p;
+        if (wire == PB_LEN && pb_packable(f->type)) {
+            it->run = (const unsigned char *)raw.s.p;
+            it->run_end = it->run + raw.s.n;
+            if (pb_iter_run(it, v)) return 1;
+            in.p = it->p;
+            continue;
+        }
+        if (f->type == GS_MESSAGE) v->m.msg = NULL, v->m.raw = raw.s;
+        else if (wire == PB_LEN) v->s = raw.s;
+        else *v = pb_scalar(f->type, raw.u);
+        return 1;
+    }
+    it->p = it->end;
+    return 0;
+}
+
+/* ----- encoding ------------------------------------------------------------ */
+
+static size_t pb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, n++;
+    return n;
+}
+
+static size_t pb_key_size(const gs_field *f)
+{
+    return pb_varint_size((uint64_t)f->number << 3);
+}
+
+static char *pb_put_varint(char *d, uint64_t v)
+{
+    unsigned char *u = (unsigned char *)d;
+    while (v >= 0x80) {
+        *u++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *u++ = (unsigned char)v;
+    return (char *)u;
+}
+
+static char *pb_put_key(char *d, const gs_field *f, unsigned wire)
+{
+    return pb_put_varint(d, (uint64_t)f->number << 3 | wire);
+}
+
+static char *pb_put_fixed(char *d, uint64_t v, unsigned n)
+{
+    unsigned i;
+    for (i = 0; i < n; i++) d[i] = (char)(v >> (8 * i));
+    return d + n;
+}
+
+/* Bytes of a scalar's value alone (no key). */
+static size_t pb_scalar_size(gs_type t, uint64_t bits)
+{
+    switch (pb_wire_of(t)) {
+    case PB_I64: return 8;
+    case PB_I32: return 4;
+    default: return pb_varint_size(bits);
+    }
+}
+
+static char *pb_put_scalar(char *d, gs_type t, uint64_t bits)
+{
+    switch (pb_wire_of(t)) {
+    case PB_I64: return pb_put_fixed(d, bits, 8);
+    case PB_I32: return pb_put_fixed(d, bits, 4);
+    default: return pb_put_varint(d, bits);
+    }
+}
+
+static size_t pb_msg_size(const gs_msg *m, unsigned depth);
+
+/* The bytes of a length-delimited value (a string's, a message's), or
+ * PB_UNBOUNDED for a message nested too deep (a cycle). */
+static size_t pb_len_size(const gs_field *f, const gs_value *v, unsigned depth)
+{
+    if (f->type != GS_MESSAGE) return v->s.n;
+    return v->m.msg ? pb_msg_size(v->m.msg, depth + 1) : v->m.raw.n;
+}
+
+/* Whether a singular field is written: scalars unless 0, strings and
+ * bytes unless empty, messages when present. */
+static int pb_present(const gs_field *f, const gs_value *v)
+{
+    switch (f->type) {
+    case GS_STRING: case GS_BYTES: return v->s.n != 0;
+    case GS_MESSAGE: return v->m.msg != NULL || v->m.raw.p != NULL;
+    default: return pb_bits(f->type, v) != 0;
+    }
+}
+
+/* A packed list's payload bytes. */
+static size_t pb_packed_size(const gs_msg *m, unsigned i)
+{
+    const gs_field *f = &m->desc->fields[i];
+    gs_iter it;
+    gs_value v;
+    size_t n = 0;
+    gs_iter_start(&it, m, i);
+    while (gs_iter_next(&it, &v)) n += pb_scalar_size(f->type, pb_bits(f->type, &v));
+    return n;
+}
+
+/* Adds n to *total unless either is PB_UNBOUNDED. */
+static void pb_add(size_t *total, size_t n)
+{
+    *total = *total == PB_UNBOUNDED || n == PB_UNBOUNDED ? PB_UNBOUNDED : *total + n;
+}
+
+/* One length-delimited element with its key and length. */
+static size_t pb_len_field_size(const gs_field *f, const gs_value *v, unsigned depth)
+{
+    size_t n = pb_len_size(f, v, depth);
+    return n == PB_UNBOUNDED ? n : pb_key_size(f) + pb_varint_size(n) + n;
+}
+
+static size_t pb_field_size(const gs_msg *m, unsigned i, unsigned depth)
+{
+    const gs_field *f = &m->desc->fields[i];
+    const gs_value *v = &m->v[i];
+    size_t total = 0;
+    if (f->flags & GS_REPEATED) {
+        gs_iter it;
+        gs_value e;
+        if (pb_packable(f->type)) {
+            size_t n = pb_packed_size(m, i);
+            return n ? pb_key_size(f) + pb_varint_size(n) + n : 0;
+        }
+        gs_iter_start(&it, m, i);
+        while (gs_iter_next(&it, &e)) pb_add(&total, pb_len_field_size(f, &e, depth));
+        return total;
+    }
+    if (!pb_present(f, v)) return 0;
+    if (pb_wire_of(f->type) == PB_LEN) return pb_len_field_size(f, v, depth);
+    return pb_key_size(f) + pb_scalar_size(f->type, pb_bits(f->type, v));
+}
+
+/* Bytes pb_encode writes for m, or PB_UNBOUNDED if it nests more than
+ * GS_MAX_DEPTH messages deep. */
+static size_t pb_msg_size(const gs_msg *m, unsigned depth)
+{
+    size_t total = 0;
+    unsigned i;
+    if (depth > GS_MAX_DEPTH) return PB_UNBOUNDED;
+    for (i = 0; i < m->desc->nfields; i++) pb_add(&total, pb_field_size(m, i, depth));
+    return total;
+}
+
+static char *pb_put_msg(char *d, const gs_msg *m);
+
+static char *pb_put_len(char *d, const gs_field *f, const gs_value *v)
+{
+    d = pb_put_key(d, f, PB_LEN);
+    d = pb_put_varint(d, pb_len_size(f, v, 0));
+    if (f->type == GS_MESSAGE && v->m.msg) return pb_put_msg(d, v->m.msg);
+    if (f->type == GS_MESSAGE) return put_n(d, v->m.raw.p, v->m.raw.n);
+    return put_n(d, v->s.p, v->s.n);
+}
+
+static char *pb_put_list(char *d, const gs_msg *m, unsigned i)
+{
+    const gs_field *f = &m->desc->fields[i];
+    gs_iter it;
+    gs_value v;
+    size_t n = pb_packable(f->type) ? pb_packed_size(m, i) : 0;
+    if (n) {
+        d = pb_put_key(d, f, PB_LEN);
+        d = pb_put_varint(d, n);
+    }
+    gs_iter_start(&it, m, i);
+    while (gs_iter_next(&it, &v))
+        d = n ? pb_put_scalar(d, f->type, pb_bits(f->type, &v)) : pb_put_len(d, f, &v);
+    return d;
+}
+
+static char *pb_put_field(char *d, const gs_msg *m, unsigned i)
+{
+    const gs_field *f = &m->desc->fields[i];
+    const gs_value *v = &m->v[i];
+    if (f->flags & GS_REPEATED) return pb_put_list(d, m, i);
+    if (!pb_present(f, v)) return d;
+    if (pb_wire_of(f->type) == PB_LEN) return pb_put_len(d, f, v);
+    d = pb_put_key(d, f, pb_wire_of(f->type));
+    return pb_put_scalar(d, f->type, pb_bits(f->type, v));
+}
+
+/* pb_put_msg writes *m at d (pb_msg_size(m, 0) bytes of room, which must
+ * not be PB_UNBOUNDED), fields in descriptor order, and returns the end. */
+static char *pb_put_msg(char *d, const gs_msg *m)
+{
+    unsigned i;
+    for (i = 0; i < m->desc->nfields; i++) d = pb_put_field(d, m, i);
+    return d;
+}
+
+/* pb_size_max returns the most bytes pb_encode can write for a message of
+ * type d whose strings are at most GS_MAX_VALUE bytes, or PB_UNBOUNDED if
+ * it has lists, messages or bytes (then each message is measured). */
+static size_t pb_size_max(const gs_desc *d)
+{
+    size_t n = 0;
+    unsigned i;
+    for (i = 0; i < d->nfields; i++) {
+        const gs_field *f = &d->fields[i];
+        if (f->flags & GS_REPEATED || f->type == GS_MESSAGE || f->type == GS_BYTES) return PB_UNBOUNDED;
+        n += pb_key_size(f);
+        switch (pb_wire_of(f->type)) {
+        case PB_LEN: n += pb_varint_size(GS_MAX_VALUE) + GS_MAX_VALUE; break;
+        case PB_I64: n += 8; break;
+        case PB_I32: n += 4; break;
+        default: n += f->type == GS_BOOL ? 1 : PB_VARINT_MAX; break;
+        }
+    }
+    return n;
+}
+
+/* ===================================================================== */
+/* 4. Stream table: static slots and run queues                           */
 /* ===================================================================== */
 
 /* GS_MAX_STREAMS slots on a free list, shared by every front end, and two
@@ -231,7 +949,7 @@ static void st_free(gs_node *n, gs_stream *s)
 }
 
 /* ===================================================================== */
-/* 4. Front-end interface                                                 */
+/* 5. Front-end interface                                                 */
 /* ===================================================================== */
 
 /* The call core emits through these three calls and nothing else; each
@@ -257,7 +975,7 @@ static int fe_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
 static int fe_room(const gs_node *n, const gs_stream *s, int for_what);
 
 /* ===================================================================== */
-/* 5. Call core                                                           */
+/* 6. Call core                                                           */
 /* ===================================================================== */
 
 /* What a call is, whoever carries it: find the method by name, admit the
@@ -359,7 +1077,8 @@ static int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
 {
     unsigned i;
     for (i = 0; i < m->desc->nfields; i++) {
-        if (m->desc->fields[i].type == GS_STRING && m->v[i].s.n > GS_MAX_OUT_VALUE) {
+        const gs_field *f = &m->desc->fields[i];
+        if (f->type == GS_STRING && !(f->flags & GS_REPEATED) && m->v[i].s.n > GS_MAX_OUT_VALUE) {
             char *d = put(PUT(n->why, "reply field "), m->desc->fields[i].name);
             put_limit_text(d, " larger than ", GS_MAX_OUT_VALUE, " bytes");
             *why = n->why;
@@ -665,7 +1384,7 @@ char *gs_scratch(gs_node *n, size_t size)
     return size <= sizeof n->scratch ? n->scratch : NULL;
 }
 
-/* 6. Built-in services: the log, WatchLogs, Append, BiDiChat             */
+/* 7. Built-in services: the log, WatchLogs, Append, BiDiChat             */
 /* ===================================================================== */
 
 /* LogWatcher (WatchLogs, Append) and Chat (BiDiChat), written against the
@@ -1175,12 +1894,12 @@ static const gs_method bidi_chat = {
 
 /* ===================================================================== */
 /* ===================================================================== */
-/* 7. JSON lines: output                                                  */
+/* 8. JSON lines: output                                                  */
 /* ===================================================================== */
 
 /* The writing half of the JSON-lines front end (PROTOCOL.md 1.1): replies
  * in json.dumps form, appended whole to n->jl.out into room checked
- * beforehand, and this front end's side of section 4. A JSON-lines
+ * beforehand, and this front end's side of section 5. A JSON-lines
  * stream is named s<N> (fe.jl.id, from one sequence, never reused) and
  * belongs to the src that opened it. Output room is one buffer for every
  * stream: when a reply might not fit, everything waits (ROOM_ALL). */
@@ -1199,43 +1918,8 @@ typedef struct {
  * stream_id (escaped), the fixed members, a status message. */
 #define JL_ENVELOPE_MAX (3 * (6 * (size_t)GS_MAX_ID + 2) + 6 * (size_t)GS_MAX_WHY + 512)
 
-/* The most room a reply with message type d needs (strings escaped 6x). */
-static size_t jl_reply_room(const gs_desc *d)
-{
-    size_t room = JL_ENVELOPE_MAX + 2;
-    unsigned i;
-    for (i = 0; i < d->nfields; i++) {
-        room += 7 + strlen(d->fields[i].name);
-        switch (d->fields[i].type) {
-        case GS_STRING: room += 6 * GS_MAX_OUT_VALUE + 2; break;
-        case GS_UINT64: room += 20; break;
-        case GS_BOOL: room += 5; break;
-        }
-    }
-    return room;
-}
-
 /* Output stops at a full batch: beyond GS_OUT_BATCH the buffer keeps
  * GS_REPLY_MAX bytes, room for any one reply (gs_register sees to it). */
-#if GS_MAX_CONNS > 0
-/* Exactly the bytes jl_put_msg writes for m (a +json reply's size). */
-static size_t jl_msg_size(const gs_msg *m)
-{
-    size_t size = 2;
-    unsigned i;
-    for (i = 0; i < m->desc->nfields; i++) {
-        const gs_field *f = &m->desc->fields[i];
-        char digits[20];
-        size += (i ? 2 : 0) + strlen(f->name) + 4;
-        switch (f->type) {
-        case GS_STRING: size += gs_json_str_size(m->v[i].s.p, m->v[i].s.n); break;
-        case GS_UINT64: size += (size_t)(gs_json_put_u64(digits, m->v[i].u) - digits); break;
-        case GS_BOOL: size += m->v[i].b ? 4 : 5; break;
-        }
-    }
-    return size;
-}
-#endif
 
 static int jl_room(const gs_node *n) { return n->jl.out_len <= GS_OUT_BATCH ? ROOM_OK : ROOM_ALL; }
 
@@ -1287,24 +1971,226 @@ static char *jl_put_status(char *d, int status)
     return d;
 }
 
-static char *jl_put_msg(char *d, const gs_msg *m)
+/* ----- message values in JSON (proto3's JSON mapping) -------------------- */
+
+/* Scalars are written as proto3's JSON mapping has them: 32-bit integers
+ * and GS_JSON_NUMBER fields as numbers, other 64-bit integers as strings,
+ * float and double as numbers (the shortest %g text that reads back the
+ * same; "NaN", "Infinity", "-Infinity" as strings), enums by name (by
+ * number when the value has none), bytes as padded base64, messages as
+ * objects, lists as arrays. Every field is written, defaults included,
+ * except a message field that is absent. jl_msg_size is exactly what
+ * jl_put_msg writes. */
+
+#define JL_SCALAR_MAX 32            /* the longest jl_put_scalar text */
+
+static int jl_quoted_int(const gs_field *f)
+{
+    switch (f->type) {
+    case GS_INT64: case GS_UINT64: case GS_SINT64: case GS_FIXED64: case GS_SFIXED64:
+        return !(f->flags & GS_JSON_NUMBER);
+    default: return 0;
+    }
+}
+
+static char *jl_put_i64(char *d, int64_t x)
+{
+    return gs_json_put_int(d, x < 0, x < 0 ? 0 - (uint64_t)x : (uint64_t)x);
+}
+
+#ifndef GS_NO_FLOAT
+/* A float or double: the shortest %g text that reads back as x. */
+static char *jl_put_float(char *d, double x, int single)
+{
+    char buf[JL_SCALAR_MAX];
+    int prec, most = single ? 9 : 17;
+    if (x != x) return PUT(d, "\"NaN\"");
+    if (x > DBL_MAX) return PUT(d, "\"Infinity\"");
+    if (x < -DBL_MAX) return PUT(d, "\"-Infinity\"");
+    for (prec = single ? 6 : 15;; prec++) {     /* at most 24 bytes: "-1.2345678901234567e-308" */
+        double back;
+        if (snprintf(buf, sizeof buf, "%.*g", prec, x) >= (int)sizeof buf) return PUT(d, "0");
+        back = strtod(buf, NULL);
+        if (prec == most || (single ? (float)back == (float)x : back == x)) break;
+    }
+    return put(d, buf);
+}
+#endif
+
+/* The enum value's name, or NULL. */
+static const char *jl_enum_name(const gs_field *f, int64_t number)
 {
     unsigned i;
+    for (i = 0; f->enm && i < f->enm->n; i++)
+        if (f->enm->values[i].number == number) return f->enm->values[i].name;
+    return NULL;
+}
+
+/* A number or bool (an enum by number): at most JL_SCALAR_MAX bytes. */
+static char *jl_put_scalar(char *d, const gs_field *f, const gs_value *v)
+{
+    int quoted = jl_quoted_int(f);
+    if (quoted) *d++ = '"';
+    switch (f->type) {
+    case GS_BOOL: return put(d, v->b ? "true" : "false");
+    case GS_UINT64: case GS_FIXED64: d = gs_json_put_u64(d, v->u); break;
+    case GS_UINT32: case GS_FIXED32: d = gs_json_put_u64(d, (uint32_t)v->u); break;
+    case GS_INT32: case GS_SINT32: case GS_SFIXED32: case GS_ENUM: d = jl_put_i64(d, (int32_t)v->i); break;
+#ifndef GS_NO_FLOAT
+    case GS_FLOAT: return jl_put_float(d, v->f, 1);
+    case GS_DOUBLE: return jl_put_float(d, v->d, 0);
+#endif
+    default: d = jl_put_i64(d, v->i); break;       /* int64, sint64, sfixed64 */
+    }
+    if (quoted) *d++ = '"';
+    return d;
+}
+
+static char *jl_put_object(char *d, const gs_msg *m);
+static size_t jl_object_size(const gs_msg *m, unsigned depth);
+
+/* Whether a field is written: all are but an absent message field. */
+static int jl_written(const gs_field *f, const gs_value *v)
+{
+    return f->type != GS_MESSAGE || f->flags & GS_REPEATED || v->m.msg || v->m.raw.p;
+}
+
+/* A message value: its gs_msg, or its bytes decoded into *tmp. */
+static const gs_msg *jl_sub(const gs_field *f, const gs_value *v, gs_msg *tmp)
+{
+    if (v->m.msg) return v->m.msg;
+    if (gs_decode(f->msg, v->m.raw, tmp, NULL) != GS_OK) pb_clear(f->msg, tmp);
+    return tmp;
+}
+
+/* One value of field f (an element, for a list). */
+static char *jl_put_value(char *d, const gs_field *f, const gs_value *v)
+{
+    const char *name;
+    gs_msg tmp;
+    switch (f->type) {
+    case GS_STRING: return gs_json_put_str(d, v->s.p, v->s.n);
+    case GS_BYTES:
+        *d++ = '"';
+        d = b64_encode(d, (const uint8_t *)v->s.p, v->s.n);
+        *d++ = '"';
+        return d;
+    case GS_MESSAGE: return jl_put_object(d, jl_sub(f, v, &tmp));
+    case GS_ENUM:
+        name = jl_enum_name(f, (int32_t)v->i);
+        if (name) return gs_json_put_str(d, name, strlen(name));
+        return jl_put_scalar(d, f, v);
+    default: return jl_put_scalar(d, f, v);
+    }
+}
+
+/* Bytes jl_put_value writes, or (size_t)-1 past GS_MAX_DEPTH. */
+static size_t jl_value_size(const gs_field *f, const gs_value *v, unsigned depth)
+{
+    char buf[JL_SCALAR_MAX];
+    const char *name;
+    gs_msg tmp;
+    switch (f->type) {
+    case GS_STRING: return gs_json_str_size(v->s.p, v->s.n);
+    case GS_BYTES: return (v->s.n + 2) / 3 * 4 + 2;
+    case GS_MESSAGE: return jl_object_size(jl_sub(f, v, &tmp), depth + 1);
+    case GS_ENUM:
+        name = jl_enum_name(f, (int32_t)v->i);
+        if (name) return gs_json_str_size(name, strlen(name));
+        return (size_t)(jl_put_scalar(buf, f, v) - buf);
+    default: return (size_t)(jl_put_scalar(buf, f, v) - buf);
+    }
+}
+
+static char *jl_put_list(char *d, const gs_msg *m, unsigned i)
+{
+    gs_iter it;
+    gs_value v;
+    int first = 1;
+    *d++ = '[';
+    gs_iter_start(&it, m, i);
+    while (gs_iter_next(&it, &v)) {
+        if (!first) d = PUT(d, ", ");
+        first = 0;
+        d = jl_put_value(d, &m->desc->fields[i], &v);
+    }
+    *d++ = ']';
+    return d;
+}
+
+static size_t jl_list_size(const gs_msg *m, unsigned i, unsigned depth)
+{
+    gs_iter it;
+    gs_value v;
+    size_t size = 2, k = 0;
+    gs_iter_start(&it, m, i);
+    while (gs_iter_next(&it, &v)) {
+        size_t one = jl_value_size(&m->desc->fields[i], &v, depth);
+        if (one == (size_t)-1) return one;
+        size += one + (k++ ? 2 : 0);
+    }
+    return size;
+}
+
+/* An object: {"name": value, ...} in json.dumps's spacing. */
+static char *jl_put_object(char *d, const gs_msg *m)
+{
+    unsigned i;
+    int first = 1;
     *d++ = '{';
     for (i = 0; i < m->desc->nfields; i++) {
         const gs_field *f = &m->desc->fields[i];
-        if (i) d = PUT(d, ", ");
+        if (!jl_written(f, &m->v[i])) continue;
+        if (!first) d = PUT(d, ", ");
+        first = 0;
         *d++ = '"';
         d = put(d, f->name);
         d = PUT(d, "\": ");
-        switch (f->type) {
-        case GS_STRING: d = gs_json_put_str(d, m->v[i].s.p, m->v[i].s.n); break;
-        case GS_UINT64: d = gs_json_put_u64(d, m->v[i].u); break;
-        case GS_BOOL: d = put(d, m->v[i].b ? "true" : "false"); break;
-        }
+        d = f->flags & GS_REPEATED ? jl_put_list(d, m, i) : jl_put_value(d, f, &m->v[i]);
     }
     *d++ = '}';
     return d;
+}
+
+static size_t jl_object_size(const gs_msg *m, unsigned depth)
+{
+    size_t size = 2, k = 0;
+    unsigned i;
+    if (depth > GS_MAX_DEPTH) return (size_t)-1;
+    for (i = 0; i < m->desc->nfields; i++) {
+        const gs_field *f = &m->desc->fields[i];
+        size_t one;
+        if (!jl_written(f, &m->v[i])) continue;
+        one = f->flags & GS_REPEATED ? jl_list_size(m, i, depth) : jl_value_size(f, &m->v[i], depth);
+        if (one == (size_t)-1) return one;
+        size += (k++ ? 2 : 0) + strlen(f->name) + 4 + one;
+    }
+    return size;
+}
+
+/* A message as JSON, and exactly its size ((size_t)-1: nested deeper than
+ * GS_MAX_DEPTH, a cycle). */
+static char *jl_put_msg(char *d, const gs_msg *m) { return jl_put_object(d, m); }
+static size_t jl_msg_size(const gs_msg *m) { return jl_object_size(m, 0); }
+
+/* Whether a type's JSON size has a static bound (no lists, messages or
+ * bytes, as pb_size_max has one): if not, each reply is measured. */
+static int jl_bounded(const gs_desc *d) { return pb_size_max(d) != PB_UNBOUNDED; }
+
+/* The most room a reply with message type d needs (strings escaped 6x;
+ * fields without a bound count nothing: see jl_bounded). */
+static size_t jl_reply_room(const gs_desc *d)
+{
+    size_t room = JL_ENVELOPE_MAX + 2;
+    unsigned i;
+    for (i = 0; i < d->nfields; i++) {
+        const gs_field *f = &d->fields[i];
+        room += 7 + strlen(f->name);
+        if (f->type == GS_STRING) room += 6 * GS_MAX_OUT_VALUE + 2;
+        else if (f->type == GS_ENUM) room += JL_SCALAR_MAX + 6 * GS_MAX_NAME;
+        else room += JL_SCALAR_MAX;
+    }
+    return room;
 }
 
 static void jl_reply_error(gs_node *n, const jl_addr *a, int code, const char *text)
@@ -1377,7 +2263,7 @@ static void jl_forget(gs_node *n, gs_stream *s)
     *link = s->fe.jl.next_in_bucket;
 }
 
-/* ----- this front end's side of section 4 ------------------------------ */
+/* ----- this front end's side of section 5 ------------------------------ */
 
 /* A reply to the request being handled, or a message the server sends
  * alone to the stream's owner, answering the request that opened it. */
@@ -1394,6 +2280,8 @@ static int jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
 {
     jl_addr a = jl_stream_addr(n, s, by_request);
     char *d;
+    if (n->jl.measured[s->method_index] && jl_msg_size(m) > GS_REPLY_MAX - JL_ENVELOPE_MAX)
+        return GS_RESOURCE_EXHAUSTED;
     if (s->kind == GS_UNARY) {
         d = jl_reply_begin(n, &a, "grpc_call_ok");
         d = put(PUT_KEY(d, "status"), "\"OK\"");
@@ -1424,7 +2312,7 @@ static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
 }
 
 /* ===================================================================== */
-/* 8. JSON lines: input                                                   */
+/* 9. JSON lines: input                                                   */
 /* ===================================================================== */
 
 /* The reading half of the JSON-lines front end (PROTOCOL.md 1): scanner
@@ -1534,7 +2422,7 @@ static void jl_expect_captures(gs_node *n)
     for (i = 0; i < n->jl.ncaps; i++) {
         gs_capture *c = &n->jl.caps[i];
         n->jl.payload_keys[c->container][n->jl.npayload_keys[c->container]++] =
-            jl_key(c->name, 0, &c->v, c->buf, GS_MAX_VALUE);
+            jl_key(c->name, 0, &c->v, c->buf, c->buf == c->small ? sizeof c->small : GS_MAX_VALUE);
     }
 }
 
@@ -1604,6 +2492,158 @@ static const char *jl_too_large(gs_node *n, const char *field)
     return n->why;
 }
 
+/* A JSON integer, as a number or (proto3's form for 64-bit ones) a string
+ * of decimal digits: its sign and magnitude. Returns 0, or -1. */
+static int jl_integer(const gs_capture *c, int string_ok, int *neg, uint64_t *mag)
+{
+    const gs_json_value *v = &c->v;
+    const char *p = c->buf, *end;
+    if (v->kind == GS_JV_NUMBER) {
+        if (!v->num_int || v->num_big) return -1;
+        *neg = v->num_neg && v->num_mag;
+        *mag = v->num_mag;
+        return 0;
+    }
+    if (v->kind != GS_JV_STRING || !string_ok || v->over || !v->len) return -1;
+    end = p + v->len;
+    *neg = *p == '-';
+    p += *neg;
+    if (p == end) return -1;
+    for (*mag = 0; p < end; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (d > 9 || *mag > (UINT64_MAX - d) / 10) return -1;
+        *mag = *mag * 10 + d;
+    }
+    if (!*mag) *neg = 0;
+    return 0;
+}
+
+/* An integer field within its type's range. */
+static int jl_decode_int(gs_node *n, const gs_field *f, const gs_capture *c, gs_value *out,
+                         const char **why)
+{
+    int neg, wide = 0, is_signed = 1;
+    uint64_t mag, most;
+    switch (f->type) {
+    case GS_UINT64: case GS_FIXED64: is_signed = 0, wide = 1; break;
+    case GS_UINT32: case GS_FIXED32: is_signed = 0; break;
+    case GS_INT64: case GS_SINT64: case GS_SFIXED64: wide = 1; break;
+    default: break;
+    }
+    most = wide ? (is_signed ? (uint64_t)INT64_MAX : UINT64_MAX) : (is_signed ? 0x7FFFFFFFu : 0xFFFFFFFFu);
+    if (jl_integer(c, !(f->flags & GS_JSON_NUMBER), &neg, &mag) < 0 || (neg && !is_signed) ||
+        mag > most + (uint64_t)neg) {
+        *why = jl_field_error(n, f->name, !is_signed ? (wide ? " must be a non-negative 64-bit integer"
+                                                             : " must be a non-negative 32-bit integer")
+                                                     : (wide ? " must be a 64-bit integer"
+                                                             : " must be a 32-bit integer"));
+        return GS_INVALID_ARGUMENT;
+    }
+    if (is_signed) out->i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    else out->u = mag;
+    return GS_OK;
+}
+
+/* An enum: one of its names, or a 32-bit number. */
+static int jl_decode_enum(gs_node *n, const gs_field *f, const gs_capture *c, gs_value *out,
+                          const char **why)
+{
+    unsigned i;
+    if (c->v.kind == GS_JV_STRING && !c->v.over) {
+        for (i = 0; f->enm && i < f->enm->n; i++) {
+            const char *name = f->enm->values[i].name;
+            if (strlen(name) == c->v.len && memcmp(name, c->buf, c->v.len) == 0) {
+                out->i = f->enm->values[i].number;
+                return GS_OK;
+            }
+        }
+        *why = jl_field_error(n, f->name, " must be one of its enum's names or a number");
+        return GS_INVALID_ARGUMENT;
+    }
+    return jl_decode_int(n, f, c, out, why);
+}
+
+#ifndef GS_NO_FLOAT
+/* A float or double: a number, or a string holding one, "NaN",
+ * "Infinity" or "-Infinity". */
+static int jl_decode_float(gs_node *n, const gs_field *f, const gs_capture *c, gs_value *out,
+                           const char **why)
+{
+    double x = 0;
+    int ok = 0;
+    if (c->v.kind == GS_JV_NUMBER && c->v.num_int && !c->v.num_big) {
+        x = c->v.num_neg ? -(double)c->v.num_mag : (double)c->v.num_mag;
+        ok = 1;
+    } else if (c->v.kind == GS_JV_STRING && !c->v.over && c->v.len) {
+        char text[GS_JSON_SMALL + 1], *end;
+        memcpy(text, c->buf, c->v.len);
+        text[c->v.len] = '\0';
+        ok = 1;
+        if (strcmp(text, "NaN") == 0) x = strtod("nan", NULL);
+        else if (strcmp(text, "Infinity") == 0) x = HUGE_VAL;
+        else if (strcmp(text, "-Infinity") == 0) x = -HUGE_VAL;
+        else {                      /* a number's text: finite, nothing after it */
+            x = strtod(text, &end);
+            ok = (text[0] == '-' || (text[0] >= '0' && text[0] <= '9')) && *end == '\0' &&
+                 x <= DBL_MAX && x >= -DBL_MAX;
+        }
+    }
+    if (!ok) {
+        *why = jl_field_error(n, f->name, " must be a number");
+        return GS_INVALID_ARGUMENT;
+    }
+    if (f->type == GS_FLOAT) out->f = (float)x;
+    else out->d = x;
+    return GS_OK;
+}
+#endif
+
+/* Base64 (standard or URL-safe, padded or not), decoded in place. */
+static int jl_decode_bytes(gs_node *n, const gs_field *f, gs_capture *c, gs_value *out,
+                           const char **why)
+{
+    long len;
+    if (c->v.kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
+    if (c->v.over) { *why = jl_too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
+    len = b64_decode((uint8_t *)c->buf, c->buf, c->v.len, 1);   /* proto3 JSON: either */
+    if (len < 0) { *why = jl_field_error(n, f->name, " must be base64"); return GS_INVALID_ARGUMENT; }
+    out->s.p = c->buf;
+    out->s.n = (size_t)len;
+    return GS_OK;
+}
+
+/* One present, non-null payload field from its capture. */
+static int jl_decode_field(gs_node *n, const gs_field *f, gs_capture *c, gs_value *out,
+                           const char **why)
+{
+    const gs_json_value *v = &c->v;
+    if (f->flags & GS_REPEATED || f->type == GS_MESSAGE) {
+        *why = jl_field_error(n, f->name, ": lists and messages are not read from JSON");
+        return GS_UNIMPLEMENTED;
+    }
+    switch (f->type) {
+    case GS_STRING:
+        if (v->kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
+        if (v->over) { *why = jl_too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
+        out->s.p = c->buf;
+        out->s.n = v->len;
+        return GS_OK;
+    case GS_BOOL:
+        if (v->kind != GS_JV_TRUE && v->kind != GS_JV_FALSE) {
+            *why = jl_field_error(n, f->name, " must be a boolean");
+            return GS_INVALID_ARGUMENT;
+        }
+        out->b = v->kind == GS_JV_TRUE;
+        return GS_OK;
+    case GS_BYTES: return jl_decode_bytes(n, f, c, out, why);
+    case GS_ENUM: return jl_decode_enum(n, f, c, out, why);
+#ifndef GS_NO_FLOAT
+    case GS_FLOAT: case GS_DOUBLE: return jl_decode_float(n, f, c, out, why);
+#endif
+    default: return jl_decode_int(n, f, c, out, why);
+    }
+}
+
 /* Fills *msg from the captured fields of payload `container`. */
 static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
                              const char **why)
@@ -1615,36 +2655,13 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
         *why = container == C_REQUEST ? "request must be an object" : "data must be an object";
         return GS_INVALID_ARGUMENT;
     }
-    msg->desc = desc;
+    pb_clear(desc, msg);
     for (i = 0; i < desc->nfields; i++) {
-        const gs_field *f = &desc->fields[i];
-        const gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
-        const gs_json_value *v = &c->v;
-        int present = kind == GS_JV_OBJECT && v->kind && v->kind != GS_JV_NULL;
-        switch (f->type) {
-        case GS_STRING:
-            msg->v[i].s.p = c->buf;
-            msg->v[i].s.n = present ? v->len : 0;
-            if (!present) break;
-            if (v->kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
-            if (v->over) { *why = jl_too_large(n, f->name); return GS_RESOURCE_EXHAUSTED; }
-            break;
-        case GS_UINT64:
-            msg->v[i].u = present ? v->num_mag : 0;
-            if (present && (v->kind != GS_JV_NUMBER || !v->num_int || v->num_big ||
-                            (v->num_neg && v->num_mag))) {
-                *why = jl_field_error(n, f->name, " must be a non-negative 64-bit integer");
-                return GS_INVALID_ARGUMENT;
-            }
-            break;
-        case GS_BOOL:
-            msg->v[i].b = present && v->kind == GS_JV_TRUE;
-            if (present && v->kind != GS_JV_TRUE && v->kind != GS_JV_FALSE) {
-                *why = jl_field_error(n, f->name, " must be a boolean");
-                return GS_INVALID_ARGUMENT;
-            }
-            break;
-        }
+        gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
+        int status;
+        if (kind != GS_JV_OBJECT || !c->v.kind || c->v.kind == GS_JV_NULL) continue;
+        status = jl_decode_field(n, &desc->fields[i], c, &msg->v[i], why);
+        if (status != GS_OK) return status;
     }
     return GS_OK;
 }
@@ -1983,15 +3000,19 @@ static int jl_capture_index(const gs_node *n, int container, const char *name)
     return -1;
 }
 
+/* Whether a field's capture needs a GS_MAX_VALUE buffer (strings and
+ * bytes; other scalars' text fits a capture's small one). */
+static int jl_needs_big(const gs_field *f) { return f->type == GS_STRING || f->type == GS_BYTES; }
+
 /* Whether the captures a message type needs fit what is left. */
 static int jl_captures_fit(const gs_node *n, int container, const gs_desc *d)
 {
     unsigned i, caps = n->jl.ncaps, strings = n->jl.nstring_caps;
     for (i = 0; i < d->nfields; i++) {
         int c = jl_capture_index(n, container, d->fields[i].name);
-        int string = d->fields[i].type == GS_STRING;
         if (c < 0) caps++;
-        if (string && (c < 0 || !n->jl.caps[c].buf)) strings++;
+        if (jl_needs_big(&d->fields[i]) && (c < 0 || n->jl.caps[c].buf == n->jl.caps[c].small))
+            strings++;
     }
     return caps <= GS_MAX_CAPTURES && strings <= GS_MAX_STRING_CAPTURES;
 }
@@ -2006,9 +3027,10 @@ static uint8_t jl_capture_for(gs_node *n, int container, const gs_field *f)
         memset(c, 0, sizeof *c);
         c->container = (uint8_t)container;
         c->name = f->name;
+        c->buf = c->small;
     }
     c = &n->jl.caps[i];
-    if (f->type == GS_STRING && !c->buf) c->buf = n->jl.cap_bufs[n->jl.nstring_caps++];
+    if (jl_needs_big(f) && c->buf == c->small) c->buf = n->jl.cap_bufs[n->jl.nstring_caps++];
     return (uint8_t)i;
 }
 
@@ -2021,6 +3043,7 @@ static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
     if (jl_reply_room(m->out) > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
     for (i = 0; i < m->in->nfields; i++)
         n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
+    n->jl.measured[mi] = !jl_bounded(m->out);
     jl_expect_captures(n);
     return 0;
 }
@@ -2060,333 +3083,6 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
 }
 
 #if GS_MAX_CONNS > 0
-/* ===================================================================== */
-/* 9. Protobuf wire codec                                                 */
-/* ===================================================================== */
-
-/*
- * Owns: turning the bytes of one protobuf message into a gs_msg by its
- * descriptor (pb_decode), and a gs_msg back into bytes (pb_size,
- * pb_encode, pb_size_max). proto3 semantics: absent fields read as their
- * defaults, defaults are not written, the last occurrence of a scalar
- * wins, unknown fields (wire types 0, 1, 2, 5) are skipped.
- *
- * Does not own: the gRPC 5-byte length prefix, compression, or message
- * size limits other than GS_MAX_VALUE per string.
- *
- * Not supported (yet): groups (wire types 3 and 4, rejected even for
- * unknown fields: proto3 has none), repeated and packed repeated fields,
- * nested messages, bytes, int32/int64/sint/fixed/float/double field types.
- * Decoding reads each value generically by its wire type (pb_read_value),
- * then converts it by the field's type (pb_store): a new field type is a
- * new case in pb_store, pb_field_size and pb_put_field, not a new parser.
- *
- * Decoded strings point into the input buffer (zero copy): they live as
- * long as it does. Absent strings are "" (never NULL).
- *
- * Stricter than the reference implementations in two places, both
- * reported as GS_INTERNAL: a known field with the wrong wire type (C++,
- * Go and Python keep it as an unknown field instead), and a 10-byte
- * varint whose last byte carries bits beyond 64 (Go rejects it too; C++
- * drops the bits).
- */
-
-/* Wire types. */
-enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_SGROUP = 3, PB_EGROUP = 4, PB_I32 = 5 };
-
-#define PB_MAX_NUMBER 536870911u    /* 2^29 - 1: the largest field number */
-#define PB_VARINT_MAX 10            /* bytes of a 64-bit varint */
-
-/* The input still to read, and why reading stopped if it failed. */
-typedef struct {
-    const unsigned char *p, *end;
-    const char *why;
-} pb_in;
-
-/* One value as the wire type gives it: u for varint/fixed, s for length-
- * delimited. Field types later interpret it (zigzag, float bits, ...). */
-typedef struct {
-    uint64_t u;
-    gs_str s;
-} pb_value;
-
-static int pb_fail(pb_in *in, const char *why)
-{
-    in->why = why;
-    return -1;
-}
-
-/* Reads a base-128 varint. Non-minimal encodings (0x80 0x00) are valid
- * protobuf and accepted; only the 10th byte is special: it may hold just
- * bit 63. */
-static int pb_read_varint(pb_in *in, uint64_t *v)
-{
-    uint64_t x = 0;
-    unsigned shift;
-    for (shift = 0;; shift += 7) {    /* the 10th byte (shift 63) ends it either way */
-        unsigned c;
-        if (in->p == in->end) return pb_fail(in, "truncated varint");
-        c = *in->p++;
-        if (shift == 63 && c > 1)
-            return pb_fail(in, c & 0x80 ? "varint longer than 10 bytes"
-                                        : "varint larger than 64 bits");
-        x |= (uint64_t)(c & 0x7F) << shift;
-        if (!(c & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-}
-
-/* Reads n little-endian bytes (4 or 8: fixed32/fixed64 wire types). */
-static int pb_read_fixed(pb_in *in, unsigned n, uint64_t *v)
-{
-    uint64_t x = 0;
-    unsigned i;
-    if ((size_t)(in->end - in->p) < n)
-        return pb_fail(in, n == 8 ? "truncated 64-bit field" : "truncated 32-bit field");
-    for (i = 0; i < n; i++) x |= (uint64_t)in->p[i] << (8 * i);
-    in->p += n;
-    *v = x;
-    return 0;
-}
-
-/* Reads a field's key. Field numbers are 1 .. 2^29-1, so a key is at
- * most 32 bits. */
-static int pb_read_key(pb_in *in, uint32_t *number, unsigned *wire)
-{
-    uint64_t key;
-    if (pb_read_varint(in, &key) < 0) return -1;
-    if (key >> 3 == 0) return pb_fail(in, "field number 0");
-    if (key >> 3 > PB_MAX_NUMBER) return pb_fail(in, "field number out of range");
-    *number = (uint32_t)(key >> 3);
-    *wire = (unsigned)(key & 7);
-    return 0;
-}
-
-/* Reads one value of wire type `wire`; unknown fields are skipped by
- * reading them this same way and dropping the result. */
-static int pb_read_value(pb_in *in, unsigned wire, pb_value *v)
-{
-    uint64_t n;
-    switch (wire) {
-    case PB_VARINT: return pb_read_varint(in, &v->u);
-    case PB_I64: return pb_read_fixed(in, 8, &v->u);
-    case PB_I32: return pb_read_fixed(in, 4, &v->u);
-    case PB_LEN:
-        if (pb_read_varint(in, &n) < 0) return -1;
-        if (n > (uint64_t)(in->end - in->p)) return pb_fail(in, "length beyond the buffer");
-        v->s.p = (const char *)in->p;
-        v->s.n = (size_t)n;
-        in->p += n;
-        return 0;
-    case PB_SGROUP:
-    case PB_EGROUP: return pb_fail(in, "groups are not supported");
-    default: return pb_fail(in, "invalid wire type");
-    }
-}
-
-/* The wire type a field's type is encoded with. */
-static unsigned pb_wire_of(gs_type t)
-{
-    switch (t) {
-    case GS_STRING: return PB_LEN;
-    case GS_UINT64:
-    case GS_BOOL: break;
-    }
-    return PB_VARINT;
-}
-
-/* Index of field `number` in d, or -1 (linear: GS_MAX_FIELDS is small). */
-static int pb_find(const gs_desc *d, uint32_t number)
-{
-    unsigned i;
-    for (i = 0; i < d->nfields; i++)
-        if (d->fields[i].number == number) return (int)i;
-    return -1;
-}
-
-/* Writes "<field> larger than <GS_MAX_VALUE> bytes" (the JSON front end's
- * text) into buf[cap], shortening the name if it must so that the text and
- * its NUL always fit. */
-static const char *pb_too_large(const char *field, char *buf, size_t cap)
-{
-    static const char mid[] = " larger than ", tail[] = " bytes";
-    char num[20];
-    size_t name = strlen(field);
-    size_t digits = (size_t)(gs_json_put_u64(num, GS_MAX_VALUE) - num);
-    size_t fixed = sizeof mid - 1 + digits + sizeof tail - 1;
-    char *d = buf;
-    if (cap < fixed + 1) return "string field too large";
-    if (name > cap - 1 - fixed) name = cap - 1 - fixed;
-    memcpy(d, field, name), d += name;
-    memcpy(d, mid, sizeof mid - 1), d += sizeof mid - 1;
-    memcpy(d, num, digits), d += digits;
-    memcpy(d, tail, sizeof tail - 1), d += sizeof tail - 1;
-    *d = '\0';
-    return buf;
-}
-
-/* Stores value v, read with wire type `wire`, as field i of m. */
-static int pb_store(const gs_desc *d, unsigned i, unsigned wire, const pb_value *v,
-                    gs_msg *m, const char **why, char *why_buf, size_t why_cap)
-{
-    const gs_field *f = &d->fields[i];
-    if (wire != pb_wire_of(f->type)) {
-        *why = "wrong wire type for a known field";
-        return GS_INTERNAL;
-    }
-    switch (f->type) {
-    case GS_STRING:
-        /* The size check comes first: it is what the JSON front end says,
-         * and it spares a UTF-8 scan of a huge value. */
-        if (v->s.n > GS_MAX_VALUE) {
-            *why = pb_too_large(f->name, why_buf, why_cap);
-            return GS_RESOURCE_EXHAUSTED;
-        }
-        if (!gs_utf8_valid(v->s.p, v->s.n)) {
-            *why = "invalid UTF-8 in a string field";
-            return GS_INTERNAL;
-        }
-        m->v[i].s = v->s;
-        break;
-    case GS_UINT64: m->v[i].u = v->u; break;
-    case GS_BOOL: m->v[i].b = v->u != 0; break;
-    }
-    return GS_OK;
-}
-
-/* proto3 defaults for every field of d. */
-static void pb_clear(const gs_desc *d, gs_msg *m)
-{
-    unsigned i;
-    m->desc = d;
-    for (i = 0; i < d->nfields; i++) {
-        switch (d->fields[i].type) {
-        case GS_STRING: m->v[i].s.p = "", m->v[i].s.n = 0; break;
-        case GS_UINT64: m->v[i].u = 0; break;
-        case GS_BOOL: m->v[i].b = 0; break;
-        }
-    }
-}
-
-/*
- * pb_decode fills *m from the protobuf message buf[0..len) by descriptor d.
- * Returns GS_OK; GS_INTERNAL for malformed input, *why a fixed text; or
- * GS_RESOURCE_EXHAUSTED for a string longer than GS_MAX_VALUE, *why the
- * text "<field> larger than <GS_MAX_VALUE> bytes" built in why_buf (the
- * caller's: e.g. n->why and sizeof n->why; 64 bytes plus the longest
- * field name is enough). On failure *m is partly filled: do not use it.
- * d must have at most GS_MAX_FIELDS fields with distinct numbers in
- * 1 .. 2^29-1 (gs_register checks the count).
- */
-static int pb_decode(const gs_desc *d, const char *buf, size_t len, gs_msg *m,
-                     const char **why, char *why_buf, size_t why_cap)
-{
-    pb_in in;
-    in.p = (const unsigned char *)buf;
-    in.end = len ? in.p + len : in.p;       /* buf may be NULL when len is 0 */
-    in.why = NULL;
-    pb_clear(d, m);
-    while (in.p < in.end) {
-        uint32_t number;
-        unsigned wire;
-        pb_value v;
-        int i, status;
-        if (pb_read_key(&in, &number, &wire) < 0 || pb_read_value(&in, wire, &v) < 0) {
-            *why = in.why;
-            return GS_INTERNAL;
-        }
-        i = pb_find(d, number);
-        if (i < 0) continue;                        /* unknown: skipped */
-        status = pb_store(d, (unsigned)i, wire, &v, m, why, why_buf, why_cap);
-        if (status != GS_OK) return status;
-    }
-    return GS_OK;
-}
-
-static size_t pb_varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) v >>= 7, n++;
-    return n;
-}
-
-static size_t pb_key_size(const gs_field *f)
-{
-    return pb_varint_size((uint64_t)f->number << 3);
-}
-
-static char *pb_put_varint(char *d, uint64_t v)
-{
-    unsigned char *u = (unsigned char *)d;
-    while (v >= 0x80) {
-        *u++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *u++ = (unsigned char)v;
-    return (char *)u;
-}
-
-static char *pb_put_key(char *d, const gs_field *f)
-{
-    return pb_put_varint(d, (uint64_t)f->number << 3 | pb_wire_of(f->type));
-}
-
-
-static char *pb_put_field(char *d, const gs_msg *m, unsigned i)
-{
-    const gs_field *f = &m->desc->fields[i];
-    switch (f->type) {
-    case GS_STRING:
-        if (!m->v[i].s.n) break;
-        d = pb_put_key(d, f);
-        d = pb_put_varint(d, m->v[i].s.n);
-        memcpy(d, m->v[i].s.p, m->v[i].s.n);
-        d += m->v[i].s.n;
-        break;
-    case GS_UINT64:
-        if (!m->v[i].u) break;
-        d = pb_put_key(d, f);
-        d = pb_put_varint(d, m->v[i].u);
-        break;
-    case GS_BOOL:
-        if (!m->v[i].b) break;
-        d = pb_put_key(d, f);
-        *d++ = 1;
-        break;
-    }
-    return d;
-}
-
-
-/* pb_encode writes *m at d (pb_size(m) bytes of room), fields in
- * descriptor order, and returns the end. */
-static char *pb_encode(char *d, const gs_msg *m)
-{
-    unsigned i;
-    for (i = 0; i < m->desc->nfields; i++) d = pb_put_field(d, m, i);
-    return d;
-}
-
-/* pb_size_max returns the most bytes pb_encode can write for a message of
- * type d whose strings are at most GS_MAX_VALUE bytes. */
-static size_t pb_size_max(const gs_desc *d)
-{
-    size_t n = 0;
-    unsigned i;
-    for (i = 0; i < d->nfields; i++) {
-        const gs_field *f = &d->fields[i];
-        n += pb_key_size(f);
-        switch (f->type) {
-        case GS_STRING: n += pb_varint_size(GS_MAX_VALUE) + GS_MAX_VALUE; break;
-        case GS_UINT64: n += PB_VARINT_MAX; break;
-        case GS_BOOL: n += 1; break;
-        }
-    }
-    return n;
-}
-
 /* ===================================================================== */
 /* 10. gRPC over HTTP/2: header values                                    */
 /* ===================================================================== */
@@ -2467,58 +3163,6 @@ static char *grpc_percent_encode(char *d, const char *s, size_t n)
 }
 
 /* ----- custom metadata ---------------------------------------------------- */
-
-static const char grpc_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 of s[0..n) at d, padded; returns the end (4 per 3). */
-static char *grpc_base64_encode(char *d, const uint8_t *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i + 2 < n; i += 3, d += 4) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        d[0] = grpc_b64[v >> 18]; d[1] = grpc_b64[v >> 12 & 63];
-        d[2] = grpc_b64[v >> 6 & 63]; d[3] = grpc_b64[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-        d[0] = grpc_b64[v >> 18]; d[1] = grpc_b64[v >> 12 & 63];
-        d[2] = i + 1 < n ? grpc_b64[v >> 6 & 63] : '=';
-        d[3] = '=';
-        d += 4;
-    }
-    return d;
-}
-
-static int grpc_b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Decodes base64 s[0..n), padded or not, into d (room for n bytes).
- * Returns the decoded length, or -1 if it is not base64. */
-static long grpc_base64_decode(uint8_t *d, const char *s, size_t n)
-{
-    uint32_t acc = 0;
-    size_t i, bits = 0, out = 0;
-    while (n && s[n - 1] == '=') n--;
-    if (n % 4 == 1) return -1;
-    for (i = 0; i < n; i++) {
-        int v = grpc_b64_value(s[i]);
-        if (v < 0) return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            d[out++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (long)out;
-}
 
 /* Whether a metadata key ends in -bin (its value is binary). */
 static int grpc_md_binary(const char *k, size_t n) { return n >= 4 && memcmp(k + n - 4, "-bin", 4) == 0; }
@@ -3747,7 +4391,7 @@ static uint8_t *h2_put_md(gs_node *n, uint8_t *d, const gs_stream *s, int tag)
     while (grpc_md_next(n->h2_md_out[s->self], s->fe.h2.md_out_len, &at, &t, &k, &kn, &v, &vn)) {
         if (t != tag) continue;
         if (grpc_md_binary(k, kn)) {
-            char *end = grpc_base64_encode(n->h2_md_wire, (const uint8_t *)v, vn);
+            char *end = b64_encode(n->h2_md_wire, (const uint8_t *)v, vn);
             v = n->h2_md_wire;
             vn = (size_t)(end - n->h2_md_wire);
         }
@@ -3838,7 +4482,7 @@ static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
 }
 
 
-/* ----- this front end's side of section 4 -------------------------------- */
+/* ----- this front end's side of section 5 -------------------------------- */
 
 /* The most bytes one framed message of the stream's method takes (a +json
  * one that could be larger than the buffer needs all of it). */
@@ -3865,14 +4509,17 @@ static int h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     size_t len;
     (void)by_request;
     if (h->reset) return GS_OK;
-    if (h->json && 5 + jl_msg_size(m) > GS_H2_TX - h->tx_len) return GS_RESOURCE_EXHAUSTED;
+    if (h->json || n->h2_pb_room[s->method_index] == PB_UNBOUNDED) {     /* measured */
+        size_t size = h->json ? jl_msg_size(m) : pb_msg_size(m, 0);
+        if (size > GS_MAX_MESSAGE || 5 + size > GS_H2_TX - h->tx_len) return GS_RESOURCE_EXHAUSTED;
+    }
     base = h2_tx(n, s);
     if (h->tx_off && GS_H2_TX - h->tx_off - h->tx_len < h2_msg_room(n, s)) {
         memmove(base, base + h->tx_off, h->tx_len);
         h->tx_off = 0;
     }
     d = base + h->tx_off + h->tx_len;
-    end = h->json ? jl_put_msg(d + 5, m) : pb_encode(d + 5, m);
+    end = h->json ? jl_put_msg(d + 5, m) : pb_put_msg(d + 5, m);
     len = (size_t)(end - d - 5);
     d[0] = 0;
     h2_put32((uint8_t *)d + 1, (uint32_t)len);
@@ -3950,7 +4597,7 @@ static void h2_request_md(gs_h2_req *r, const char *k, size_t kn, const char *v,
         r->md_bad = 2;              /* (the decoded value is shorter) */
         return;
     }
-    dn = grpc_base64_decode((uint8_t *)e + GRPC_MD_ENTRY + kn, v, vn);     /* in place */
+    dn = b64_decode((uint8_t *)e + GRPC_MD_ENTRY + kn, v, vn, 0);     /* in place */
     if (dn < 0) {
         if (!r->md_bad) r->md_bad = 1;
         return;
@@ -4785,7 +5432,7 @@ void gs_conn_close(gs_node *n, int ci)
 /* 14. Front-end dispatch                                                 */
 /* ===================================================================== */
 
-/* Section 4's calls, switched over the front end that carries a stream.
+/* Section 5's calls, switched over the front end that carries a stream.
  * GS_TEST_FRONT_END adds a front end whose functions a unit test defines
  * (tests/unit_core.c), to drive the call core with no wire format at all. */
 
@@ -4849,20 +5496,48 @@ static int fe_room(const gs_node *n, const gs_stream *s, int for_what)
 
 /* A method gs_register can take: names that fit, descriptors within
  * GS_MAX_FIELDS, and the handlers its kind needs. */
+/* How deep gs_register checks nested message types (a type that refers
+ * to itself twice would take 2^depth checks). */
+#define DESC_CHECK_DEPTH 8
+
+static int desc_ok(const gs_desc *d, unsigned depth);
+
+/* A field a message type may have (its message type checked as deep as
+ * decoding goes). */
+static int field_ok(const gs_field *f, unsigned depth)
+{
+    unsigned i;
+    if (!f->name || strlen(f->name) > GS_JSON_KEY_MAX || f->number == 0 || f->number > PB_MAX_NUMBER ||
+        (unsigned)f->type > GS_MESSAGE || f->flags & ~(unsigned)(GS_REPEATED | GS_JSON_NUMBER))
+        return 0;
+#ifdef GS_NO_FLOAT
+    if (f->type == GS_FLOAT || f->type == GS_DOUBLE) return 0;
+#endif
+    if (f->type == GS_MESSAGE) return f->msg && (depth == DESC_CHECK_DEPTH || desc_ok(f->msg, depth + 1));
+    for (i = 0; f->type == GS_ENUM && f->enm && i < f->enm->n; i++)
+        if (!f->enm->values[i].name || strlen(f->enm->values[i].name) > GS_MAX_NAME) return 0;
+    return 1;
+}
+
+/* A message type within GS_MAX_FIELDS, its field numbers distinct. */
+static int desc_ok(const gs_desc *d, unsigned depth)
+{
+    unsigned i, k;
+    if (d->nfields > GS_MAX_FIELDS || (d->nfields && !d->fields)) return 0;
+    for (i = 0; i < d->nfields; i++) {
+        if (!field_ok(&d->fields[i], depth)) return 0;
+        for (k = 0; k < i; k++)
+            if (d->fields[k].number == d->fields[i].number) return 0;
+    }
+    return 1;
+}
+
 static int method_ok(const gs_method *m)
 {
-    const gs_desc *io[2];
-    unsigned i, k;
     if (!m || !m->service || !m->name || !m->in || !m->out ||
-        strlen(m->service) > GS_MAX_NAME || strlen(m->name) > GS_MAX_NAME)
+        strlen(m->service) > GS_MAX_NAME || strlen(m->name) > GS_MAX_NAME ||
+        !desc_ok(m->in, 0) || !desc_ok(m->out, 0))
         return 0;
-    io[0] = m->in;
-    io[1] = m->out;
-    for (k = 0; k < 2; k++) {
-        if (io[k]->nfields > GS_MAX_FIELDS) return 0;
-        for (i = 0; i < io[k]->nfields; i++)
-            if (strlen(io[k]->fields[i].name) > GS_JSON_KEY_MAX) return 0;
-    }
     switch (m->kind) {
     case GS_UNARY: return m->unary != NULL;
     case GS_SERVER_STREAMING: return m->next != NULL;
@@ -4879,7 +5554,7 @@ static int method_ok(const gs_method *m)
 static int h2_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     size_t pb = pb_size_max(m->out), json = jl_reply_room(m->out) - JL_ENVELOPE_MAX;
-    if (5 + pb > GS_H2_BUF) return -1;
+    if (pb != PB_UNBOUNDED && 5 + pb > GS_H2_BUF) return -1;
     n->h2_pb_room[mi] = pb;
     n->h2_json_room[mi] = json;
     return 0;

@@ -136,10 +136,21 @@
 #ifndef GS_H2_OUT           /* a connection's output buffer */
 #define GS_H2_OUT 65536
 #endif
+/* The largest gRPC message in or out (bytes, without its 5-byte prefix):
+ * a request larger is answered RESOURCE_EXHAUSTED, and so is a call whose
+ * reply would be. Independent of GS_MAX_VALUE, which limits each string
+ * field; bytes fields are limited by this alone. GS_H2_BUF, an older name
+ * for the same limit with the prefix counted, still sets it. */
+#if !defined GS_MAX_MESSAGE && defined GS_H2_BUF
+#define GS_MAX_MESSAGE (GS_H2_BUF - 5)
+#endif
+#ifndef GS_MAX_MESSAGE
+#define GS_MAX_MESSAGE (2 * (size_t)GS_MAX_VALUE + 1019)
+#endif
 #ifndef GS_H2_BUF           /* bytes of each of a slot's two HTTP/2 buffers
                                (request bytes held, response bytes staged):
-                               the largest framed gRPC message in or out */
-#define GS_H2_BUF (2 * (size_t)GS_MAX_VALUE + 1024)
+                               a framed largest message */
+#define GS_H2_BUF ((size_t)GS_MAX_MESSAGE + 5)
 #endif
 /* A slot's response buffer: a largest message and a DATA frame more, so
  * that small messages are staged a frame at a time. A small part can set
@@ -239,29 +250,115 @@ const char *gs_status_name(int status);
 /* Message descriptors: one static field table per message type.          */
 /* ===================================================================== */
 
-typedef enum { GS_STRING, GS_UINT64, GS_BOOL } gs_type;
+/* Field types: proto3's scalar types, enums and messages. The first three
+ * keep their values (descriptors written before the others still work). */
+typedef enum {
+    GS_STRING, GS_UINT64, GS_BOOL,
+    GS_INT32, GS_INT64, GS_UINT32, GS_SINT32, GS_SINT64,
+    GS_FIXED32, GS_FIXED64, GS_SFIXED32, GS_SFIXED64,
+    GS_FLOAT, GS_DOUBLE, GS_ENUM, GS_BYTES, GS_MESSAGE
+} gs_type;
 
-/* A field: its JSON name (a plain ASCII identifier), protobuf number, type. */
+/* gs_field.flags. */
+enum {
+    GS_REPEATED = 1,        /* a list (scalars packed when sent, either way read) */
+    GS_JSON_NUMBER = 2      /* a 64-bit integer JSON writes as a number and reads
+                               only as one (PROTOCOL.md's fields; proto3's JSON
+                               mapping writes a string and reads both) */
+};
+
+/* An enum's values: JSON writes a value by name (its number when it has
+ * none) and reads either. */
+typedef struct { const char *name; int32_t number; } gs_enum_value;
+typedef struct { const gs_enum_value *values; unsigned n; } gs_enum;
+
+typedef struct gs_desc gs_desc;
+
+/* A field: its JSON name (a plain ASCII identifier), protobuf number, type,
+ * flags, and for GS_MESSAGE its type, for GS_ENUM its values. */
 typedef struct {
     const char *name;
     uint32_t number;
     gs_type type;
+    unsigned flags;
+    const gs_desc *msg;
+    const gs_enum *enm;
 } gs_field;
 
-typedef struct {
+/* Field table entries: a scalar, string or bytes field; a list of them; a
+ * message field; an enum field. flags: 0, GS_REPEATED, GS_JSON_NUMBER. */
+#define GS_FIELD(name, number, type) { name, number, type, 0, NULL, NULL }
+#define GS_LIST(name, number, type) { name, number, type, GS_REPEATED, NULL, NULL }
+#define GS_MESSAGE_FIELD(name, number, desc, flags) { name, number, GS_MESSAGE, flags, desc, NULL }
+#define GS_ENUM_FIELD(name, number, enm, flags) { name, number, GS_ENUM, flags, NULL, enm }
+
+struct gs_desc {
     const char *name;
     const gs_field *fields;
     unsigned nfields;               /* at most GS_MAX_FIELDS */
-} gs_desc;
+};
 
 typedef struct { const char *p; size_t n; } gs_str;
 
-/* A decoded message: v[i] holds desc->fields[i]. Strings point into memory
- * the core or the service owns; they are valid for the call that sees them. */
+typedef struct gs_msg gs_msg;
+typedef union gs_value gs_value;
+
+/* A message field. Decoded: raw holds its encoded bytes (raw.p NULL when
+ * absent; a field sent twice: its last occurrence); read it with
+ * gs_decode. To send: msg points to it, or raw holds it encoded (msg
+ * NULL), or both NULL (absent). */
+typedef struct { const gs_msg *msg; gs_str raw; } gs_sub;
+
+/* A repeated field: n elements. Decoded: they stay in the message's bytes
+ * (wire), walked by gs_iter. To send: items points to n values, each set
+ * as a singular field of the type would be (wire NULL). */
 typedef struct {
+    size_t n;
+    const gs_value *items;
+    gs_str wire;
+} gs_list;
+
+/* One field's value; which member holds it follows the field's type. */
+union gs_value {
+    gs_str s;       /* GS_STRING (UTF-8), GS_BYTES */
+    uint64_t u;     /* GS_UINT64, GS_UINT32, GS_FIXED64, GS_FIXED32 */
+    int64_t i;      /* GS_INT64, GS_INT32, GS_SINT64, GS_SINT32, GS_SFIXED64,
+                       GS_SFIXED32, GS_ENUM */
+    int b;          /* GS_BOOL */
+    double d;       /* GS_DOUBLE */
+    float f;        /* GS_FLOAT */
+    gs_sub m;       /* GS_MESSAGE */
+    gs_list r;      /* any field with GS_REPEATED */
+};
+
+/* A decoded message: v[i] holds desc->fields[i]. Strings and bytes point
+ * into memory the core or the service owns (decoded ones: the request's
+ * bytes); they are valid for the call that sees them. Absent fields hold
+ * proto3's defaults (strings "", never NULL). */
+struct gs_msg {
     const gs_desc *desc;
-    union { gs_str s; uint64_t u; int b; } v[GS_MAX_FIELDS];
-} gs_msg;
+    gs_value v[GS_MAX_FIELDS];
+};
+
+/* gs_decode reads a message field's bytes (a decoded gs_sub's raw, or an
+ * element gs_iter gave) as type d into *m: GS_OK, or GS_INTERNAL for
+ * malformed bytes (*why says why; why may be NULL). A request's nested
+ * messages were checked when it was decoded, so reading them cannot fail. */
+int gs_decode(const gs_desc *d, gs_str raw, gs_msg *m, const char **why);
+
+/* gs_iter walks field i of m, repeated, decoded or to be sent: start it
+ * with gs_iter_start, then each gs_iter_next sets *v to the next element
+ * (GS_MESSAGE elements: v->m, its raw bytes when decoded) and returns 1,
+ * or returns 0 after the last. */
+typedef struct {
+    const gs_field *f;
+    const gs_list *l;
+    size_t i;
+    const unsigned char *p, *end;       /* the message's bytes still to walk */
+    const unsigned char *run, *run_end; /* a packed run being read */
+} gs_iter;
+void gs_iter_start(gs_iter *it, const gs_msg *m, unsigned i);
+int gs_iter_next(gs_iter *it, gs_value *v);
 
 /* ===================================================================== */
 /* Services.                                                              */
@@ -736,12 +833,16 @@ struct gs_stream {                  /* the call core's part */
  * which gs_init writes, and an area costs only the pages a service uses. */
 typedef union { uint64_t align; char bytes[GS_STREAM_STATE]; } gs_state_area;
 
+#define GS_JSON_SMALL 48             /* a number, enum name or float as a string */
+
 typedef struct {                    /* one JSON payload field, per line */
     uint8_t container;              /* 1: request, 2: data */
     const char *name;
     uint8_t type;                   /* gs_type */
     gs_json_value v;                /* what the line held */
-    char *buf;                      /* strings only */
+    char *buf;                      /* strings and bytes: GS_MAX_VALUE bytes;
+                                       numbers and enums: small */
+    char small[GS_JSON_SMALL];
 } gs_capture;
 
 typedef struct { gs_json_value v; char buf[GS_MAX_ID]; } gs_idbuf;
@@ -784,6 +885,7 @@ typedef struct {                    /* the JSON-lines front end */
 #endif
     gs_line line;
     uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
+    uint8_t measured[GS_MAX_METHODS];   /* replies without a static bound */
     gs_capture caps[GS_MAX_CAPTURES];
     unsigned ncaps, nstring_caps;
     char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];

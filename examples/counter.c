@@ -56,9 +56,9 @@
 
 /* Message types: static field tables (JSON name, protobuf number, type). */
 static const gs_field count_request_fields[] = {
-    { "from", 1, GS_UINT64 }, { "to", 2, GS_UINT64 }, { "every_us", 3, GS_UINT64 }
+    GS_FIELD("from", 1, GS_UINT64), GS_FIELD("to", 2, GS_UINT64), GS_FIELD("every_us", 3, GS_UINT64)
 };
-static const gs_field count_reply_fields[] = { { "n", 1, GS_UINT64 } };
+static const gs_field count_reply_fields[] = { GS_FIELD("n", 1, GS_UINT64) };
 
 static const gs_desc count_request = { "CountRequest", count_request_fields, 3 };
 static const gs_desc count_reply = { "CountReply", count_reply_fields, 1 };

@@ -29,9 +29,9 @@
 #endif
 
 static const gs_field every_type_fields[] = {
-    { "a", 1, GS_STRING }, { "b", 15, GS_UINT64 }, { "c", 16, GS_BOOL }, { "d", 2047, GS_STRING },
-    { "e", 2048, GS_UINT64 }, { "f", 262144, GS_BOOL }, { "g", 536870910, GS_UINT64 },
-    { "h", 536870911, GS_STRING }
+    GS_FIELD("a", 1, GS_STRING), GS_FIELD("b", 15, GS_UINT64), GS_FIELD("c", 16, GS_BOOL), GS_FIELD("d", 2047, GS_STRING),
+    GS_FIELD("e", 2048, GS_UINT64), GS_FIELD("f", 262144, GS_BOOL), GS_FIELD("g", 536870910, GS_UINT64),
+    GS_FIELD("h", 536870911, GS_STRING)
 };
 static const gs_desc every_type = { "EveryType", every_type_fields, 8 };
 static const gs_desc *const descs[] = { &watch_request, &log_entry, &chat_message, &append_response, &every_type };

@@ -111,6 +111,7 @@ static int test_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_reque
             break;
         case GS_UINT64: e->u[i] = m->v[i].u; break;
         case GS_BOOL: e->u[i] = (uint64_t)m->v[i].b; break;
+        default: break;             /* the test services send no other types */
         }
     }
     if (room_msgs_left > 0) room_msgs_left--;
@@ -222,9 +223,9 @@ static int pump_all(void)
 
 /* ----- methods registered by the tests --------------------------------- */
 
-static const gs_field number_fields[] = { { "n", 1, GS_UINT64 } };
+static const gs_field number_fields[] = { GS_FIELD("n", 1, GS_UINT64) };
 static const gs_desc number = { "Number", number_fields, 1 };
-static const gs_field text_fields[] = { { "text", 1, GS_STRING } };
+static const gs_field text_fields[] = { GS_FIELD("text", 1, GS_STRING) };
 static const gs_desc text = { "Text", text_fields, 1 };
 
 typedef struct { uint64_t target, calls, sent; } counter_state;

@@ -11,7 +11,7 @@
  *
  * The code under test is included whole (GS_NO_MAIN), so the test client
  * uses the library's own HPACK encoder and decoder (hp_encode, hp_dec_*)
- * and protobuf codec (pb_encode, pb_decode) to build requests and read
+ * and protobuf codec (pb_put_msg, pb_decode) to build requests and read
  * responses. One line per check, PASS: name or FAIL: name (detail); the
  * exit status is 1 if any check failed.
  *
@@ -859,7 +859,7 @@ static void lpm_pb(buf *b, const gs_msg *m)
     for (i = 0; i < m->desc->nfields; i++) room += m->desc->fields[i].type == GS_STRING ? m->v[i].s.n + 16 : 16;
     tmp = malloc(room);
     if (!tmp) exit(2);
-    end = pb_encode(tmp, m);
+    end = pb_put_msg(tmp, m);
     lpm(b, 0, tmp, (size_t)(end - tmp));
     free(tmp);
 }

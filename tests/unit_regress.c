@@ -147,15 +147,17 @@ static void session_file(const char *dir, const char *name, const char *check_na
 /* Vendored methods                                                       */
 /* ===================================================================== */
 
-static const gs_field number_fields[] = { { "n", 1, GS_UINT64 } };
+static const gs_field number_fields[] = {   /* as PROTOCOL.md writes numbers */
+    { "n", 1, GS_UINT64, GS_JSON_NUMBER, NULL, NULL }
+};
 static const gs_desc number = { "Number", number_fields, 1 };
-static const gs_field text_fields[] = { { "text", 1, GS_STRING } };
+static const gs_field text_fields[] = { GS_FIELD("text", 1, GS_STRING) };
 static const gs_desc text = { "Text", text_fields, 1 };
-static const gs_field two_fields[] = { { "a", 1, GS_STRING }, { "b", 2, GS_STRING } };
+static const gs_field two_fields[] = { GS_FIELD("a", 1, GS_STRING), GS_FIELD("b", 2, GS_STRING) };
 static const gs_desc two = { "Two", two_fields, 2 };
 static const gs_field eight_fields[] = {
-    { "s0", 1, GS_STRING }, { "s1", 2, GS_STRING }, { "s2", 3, GS_STRING }, { "s3", 4, GS_STRING },
-    { "s4", 5, GS_STRING }, { "s5", 6, GS_STRING }, { "s6", 7, GS_STRING }, { "s7", 8, GS_STRING }
+    GS_FIELD("s0", 1, GS_STRING), GS_FIELD("s1", 2, GS_STRING), GS_FIELD("s2", 3, GS_STRING), GS_FIELD("s3", 4, GS_STRING),
+    GS_FIELD("s4", 5, GS_STRING), GS_FIELD("s5", 6, GS_STRING), GS_FIELD("s6", 7, GS_STRING), GS_FIELD("s7", 8, GS_STRING)
 };
 static const gs_desc eight = { "Eight", eight_fields, 8 };
 
@@ -235,10 +237,10 @@ static const gs_method vault_method = {
  * only, so it is refused. Pair/Join reads two new strings: it fits, if
  * the refused method took nothing. */
 static const gs_field three_fields[] = {
-    { "x", 1, GS_STRING }, { "y", 2, GS_STRING }, { "z", 3, GS_STRING }
+    GS_FIELD("x", 1, GS_STRING), GS_FIELD("y", 2, GS_STRING), GS_FIELD("z", 3, GS_STRING)
 };
 static const gs_desc three = { "Three", three_fields, 3 };
-static const gs_field pair_fields[] = { { "left", 1, GS_STRING }, { "right", 2, GS_STRING } };
+static const gs_field pair_fields[] = { GS_FIELD("left", 1, GS_STRING), GS_FIELD("right", 2, GS_STRING) };
 static const gs_desc pair = { "Pair", pair_fields, 2 };
 
 static int join(gs_node *n, const gs_msg *req, gs_msg *resp, const char **why)
