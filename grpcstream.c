@@ -1126,8 +1126,10 @@ static void core_unary(gs_node *n, gs_stream *s, const gs_msg *req)
     gs_msg resp;
     const char *why = NULL;
     int status;
-    resp.desc = s->method->out;
+    pb_clear(s->method->out, &resp);
+    n->unary_call = s;
     status = s->method->unary(n, req, &resp, &why);
+    n->unary_call = NULL;
     if (status == GS_OK) status = core_check_reply(n, &resp, &why);
     if (status == GS_OK && core_emit(n, s, &resp, 1) != GS_OK) return;
     core_end(n, s, 1, status, why);
@@ -1139,20 +1141,37 @@ static int core_streams_in(int kind)
     return kind == GS_BIDI_STREAMING || kind == GS_CLIENT_STREAMING;
 }
 
-/* A client message on a bidi or client stream: recv() answers it, takes
- * it (client streaming: GS_AGAIN), or ends the call. Returns GS_OK when
- * it was answered, GS_AGAIN when taken, else the status the call ended
- * with. */
+/* A handler outside a turn asked for next(): GS_AGAIN runs it soon
+ * (dropping a timer), GS_WAIT once woken (gs_wake, a timer). A stream
+ * already queued runs anyway. */
+static void core_schedule(gs_node *n, gs_stream *s, int r)
+{
+    if (s->queued) return;
+    if (r == GS_WAIT) {
+        s->waiting = 1;
+        return;
+    }
+    st_drop_timer(n, s);
+    s->waiting = 0;
+    st_make_urgent(n, s);
+}
+
+/* A client message on a bidi or client stream: recv() answers it (bidi:
+ * GS_OK), takes it (GS_AGAIN or GS_WAIT; bidi: next() runs as they ask),
+ * or ends the call. Returns GS_OK when it was answered, GS_AGAIN when
+ * taken, else the status the call ended with. */
 static int core_deliver(gs_node *n, gs_stream *s, const gs_msg *in)
 {
     gs_msg out;
     const char *why = NULL;
     int status;
-    out.desc = s->method->out;
+    pb_clear(s->method->out, &out);
     status = s->method->recv(n, s, in, &out, &why);
-    if (s->kind == GS_CLIENT_STREAMING) {
-        if (status == GS_AGAIN) return GS_AGAIN;
-    } else if (status == GS_OK) {
+    if (status == GS_AGAIN || status == GS_WAIT) {
+        if (s->kind == GS_BIDI_STREAMING) core_schedule(n, s, status);
+        return GS_AGAIN;
+    }
+    if (s->kind == GS_BIDI_STREAMING && status == GS_OK) {
         status = core_check_reply(n, &out, &why);
         if (status == GS_OK) return core_emit(n, s, &out, 1);
     }
@@ -1194,16 +1213,13 @@ static void core_half_close(gs_node *n, gs_stream *s)
     s->state = GS_HALF_CLOSED;
     if (client && r == GS_AGAIN) {
         gs_msg m;
-        m.desc = s->method->out;
+        pb_clear(s->method->out, &m);
         why = NULL;
         r = s->method->next(n, s, &m, &why);
         if (!core_respond(n, s, r, &m, why, 1)) return;
         if (s->waiting) return;
-    } else if (r == GS_WAIT) {
-        s->waiting = 1;
-        return;
     }
-    st_make_urgent(n, s);
+    core_schedule(n, s, r);
 }
 
 static void core_cancel(gs_node *n, gs_stream *s)
@@ -1226,7 +1242,7 @@ static int core_run_turn(gs_node *n, gs_stream *s)
             return 0;
         }
         s->budget--;
-        m.desc = s->method->out;
+        pb_clear(s->method->out, &m);
         r = s->method->next(n, s, &m, &why);
         if (s->kind == GS_CLIENT_STREAMING) {
             if (core_respond(n, s, r, &m, why, 0) && !s->waiting) break;
@@ -1315,6 +1331,8 @@ static void core_fire_timers(gs_node *n)
         st_make_runnable(n, s);
     }
 }
+
+gs_stream *gs_unary_call(gs_node *n) { return n->unary_call; }
 
 void gs_wake(gs_node *n, const gs_method *m)
 {
@@ -3040,10 +3058,10 @@ static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     unsigned i;
     int container = core_streams_in(m->kind) ? C_DATA : C_REQUEST;
-    if (jl_reply_room(m->out) > GS_REPLY_MAX || !jl_captures_fit(n, container, m->in)) return -1;
+    if (!jl_captures_fit(n, container, m->in)) return -1;
     for (i = 0; i < m->in->nfields; i++)
         n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
-    n->jl.measured[mi] = !jl_bounded(m->out);
+    n->jl.measured[mi] = !jl_bounded(m->out) || jl_reply_room(m->out) > GS_REPLY_MAX;
     jl_expect_captures(n);
     return 0;
 }
@@ -5554,8 +5572,7 @@ static int method_ok(const gs_method *m)
 static int h2_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     size_t pb = pb_size_max(m->out), json = jl_reply_room(m->out) - JL_ENVELOPE_MAX;
-    if (pb != PB_UNBOUNDED && 5 + pb > GS_H2_BUF) return -1;
-    n->h2_pb_room[mi] = pb;
+    n->h2_pb_room[mi] = pb == PB_UNBOUNDED || 5 + pb > GS_H2_BUF ? PB_UNBOUNDED : pb;  /* measured */
     n->h2_json_room[mi] = json;
     return 0;
 }
@@ -5592,6 +5609,7 @@ void gs_init(gs_node *n)
     n->next_serial = 0;
     n->deadlines = n->timers = 0;
     n->diag = NULL;
+    n->unary_call = NULL;
     st_init(n);
     log_init(&n->log);
     jl_init(n);

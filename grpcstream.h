@@ -375,6 +375,10 @@ enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
 /*
  * A method. The core decodes requests into gs_msg by `in` and encodes what
  * the handlers fill in by `out`, whichever front end carries the call.
+ * A message a handler gets to fill holds proto3's defaults: it sets the
+ * fields it sends. What it points to (strings, bytes, sub-messages, list
+ * items) must stay valid until the handler's caller returns: the message
+ * is encoded then (static or stream-state memory, or gs_scratch).
  * Handlers return a gs_status; on a non-OK status they may set *why to a
  * message (default: the status name; at most GS_MAX_WHY bytes are sent).
  *
@@ -387,11 +391,14 @@ enum { GS_SEND = -1, GS_WAIT = -2, GS_AGAIN = -3 };
  *            for future events calls gs_stream_follow() here.
  * next       (server streaming; bidi, optional): produce one message:
  *            GS_SEND (*out filled), GS_AGAIN (nothing yet, call again next
- *            turn), GS_WAIT (nothing until gs_wake), or a final status
- *            (GS_OK: normal end). A bidi stream's next() runs only after
- *            half_close returned GS_AGAIN or GS_WAIT.
+ *            turn), GS_WAIT (nothing until gs_wake or a timer), or a final
+ *            status (GS_OK: normal end). A bidi stream's next() runs once
+ *            recv or half_close asked for it (GS_AGAIN or GS_WAIT).
  * recv       (GS_BIDI_STREAMING): one client message in; GS_OK and *out is
- *            the reply; any other status ends the stream.
+ *            the reply; GS_AGAIN: taken without a reply, next() runs soon
+ *            (its messages may answer it: a request with several replies
+ *            or delayed ones); GS_WAIT: taken, next() runs once woken (or
+ *            as already planned); any other status ends the stream.
  *            (GS_CLIENT_STREAMING): one client message in; GS_AGAIN when
  *            it is taken (*out is not used), any final status ends the
  *            call with it (GS_OK too: a call that ends before the client
@@ -427,6 +434,10 @@ typedef struct gs_method {
  * is missing, or its worst reply needs more than GS_REPLY_MAX (JSON) or,
  * with HTTP/2, GS_H2_BUF - 5 bytes (protobuf). */
 int gs_register(gs_node *node, const gs_method *m);
+
+/* gs_unary_call, from a unary() handler, returns its call (for
+ * gs_metadata, gs_set_header, gs_set_trailer); NULL elsewhere. */
+gs_stream *gs_unary_call(gs_node *node);
 
 /* gs_stream_state returns the GS_STREAM_STATE bytes (aligned for 64-bit
  * types) that belong to stream s while it lives. They are not cleared: a
@@ -954,6 +965,7 @@ struct gs_node {
     gs_stream streams[GS_MAX_STREAMS];
     gs_state_area stream_states[GS_MAX_STREAMS];
     int16_t free_head;
+    gs_stream *unary_call;              /* the call whose unary() runs */
     int16_t urgent[GS_MAX_STREAMS];     /* turns owed before the next input */
     int16_t runq[GS_MAX_STREAMS];       /* streams taking turns */
     unsigned urgent_head, urgent_len, runq_head, runq_len;

@@ -307,6 +307,37 @@ if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py t
     [ -n "$SANBIN" ] && collect "h2 faults (asan):" "$PY3" tests/h2/faults.py --server "$SANBIN" --build-dir "$B/h2-faults-asan"
 fi
 
+# ------------------------- gRPC's interop TestService (examples/interop_server.c)
+if need examples/interop_server.c examples/grpc/testing/test.proto examples/grpc/testing/messages.proto \
+        examples/grpc/testing/empty.proto tests/h2/interop_cases.py tests/h2/interop_cases.js \
+        tests/h2/common.py tests/malloc_count.c; then
+    INTEROP_FLAGS="-DGS_MAIN_SERVICES=interop_services -DGS_MAX_MESSAGE=524288 -DGS_MAX_FIELDS=16 -DGS_MAX_CAPTURES=24 -DGS_MAX_STREAMS=32"
+    IOP=$B/interop_server
+    check "interop: build examples/interop_server.c (512 KiB messages)" \
+        gcc $WARN -O2 $INTEROP_FLAGS -I. -o "$IOP" examples/interop_server.c grpcstream.c json.c
+    IOP_ASAN=$B/interop_server-asan
+    clang $WARN $SAN $INTEROP_FLAGS -I. -o "$IOP_ASAN" examples/interop_server.c grpcstream.c json.c 2> "$B/iop-asan.log" ||
+        { bad "interop: ASan+UBSan build"; cat "$B/iop-asan.log"; IOP_ASAN=; }
+    # every case, with the heap-call counter preloaded: from the first
+    # accepted connection on, the server must make none (README "Memory")
+    gcc -shared -fPIC -O2 -o "$B/malloc_count.so" tests/malloc_count.c -ldl
+    rm -f "$B/iop-heap.txt"
+    COUNTED="env MALLOC_COUNT_OUT=$PWD/$B/iop-heap.txt MALLOC_COUNT_AFTER=accept LD_PRELOAD=$PWD/$B/malloc_count.so $IOP"
+    collect "interop (grpcio):" "$PY3" tests/h2/interop_cases.py --server "$COUNTED" --build-dir "$B/h2-iop"
+    [ -n "$IOP_ASAN" ] && collect "interop (grpcio, asan):" "$PY3" tests/h2/interop_cases.py --server "$IOP_ASAN" --build-dir "$B/h2-iop-asan"
+    if have node; then
+        collect "interop (grpc-js):" node tests/h2/interop_cases.js --server "$COUNTED"
+    else
+        skip "interop (grpc-js): node not installed"
+    fi
+    interop_heap() {
+        cat "$B/iop-heap.txt" || return 1
+        [ "$(grep -c 'malloc=0 calloc=0 realloc=0 free=0 other=0 after=accept fired=1' "$B/iop-heap.txt")" -eq \
+          "$(wc -l < "$B/iop-heap.txt")" ] && [ "$(wc -l < "$B/iop-heap.txt")" -ge 1 ]
+    }
+    check "interop: no heap call after the first connection, over every case (20 concurrent 314 KB calls included)" interop_heap
+fi
+
 # --------------------------------------------------- fixed memory
 if need tests/malloc_count.c bench/gen.py; then
     zero_allocs() {

@@ -2,11 +2,15 @@
 
 - load_pb(): compiles proto/grpcstream.proto with protoc into a build
   directory and imports the generated message classes.
+- load_interop_pb(): the same for gRPC's interop protos in
+  examples/grpc/testing (tests/h2/interop_cases.py and its reference
+  server).
 - Server: starts a server command with --listen 127.0.0.1:PORT on a free
   port (and --log FILE when asked), waits until it accepts connections,
   and stops it with SIGTERM (SIGKILL after 7 s).
 - Report: prints PASS:/FAIL:/SKIP: lines and gives the exit status.
 """
+import importlib.util
 import os
 import shlex
 import signal
@@ -14,9 +18,13 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROTO_DIR = os.path.join(REPO, "proto")
+EXAMPLES_DIR = os.path.join(REPO, "examples")
+INTEROP_PROTOS = ["grpc/testing/empty.proto", "grpc/testing/messages.proto",
+                  "grpc/testing/test.proto"]
 
 # The built-in log of PROTOCOL.md 1.3, in order.
 BUILTIN = [
@@ -40,6 +48,34 @@ def load_pb(build_dir):
         sys.path.insert(0, build_dir)
     import grpcstream_pb2
     return grpcstream_pb2
+
+
+def load_interop_pb(build_dir):
+    """Compiles gRPC's interop protos (examples/grpc/testing, protoc -I
+    examples) into build_dir and returns their messages and enum values as
+    one namespace: pb.Empty, pb.SimpleRequest, pb.COMPRESSABLE, ...
+
+    protoc writes them as build_dir/grpc/testing/*_pb2.py, a package that
+    grpcio's own `grpc` would shadow, so empty_pb2 and messages_pb2 are
+    loaded by path (test_pb2 holds only the services, which the generic
+    calls name by path)."""
+    os.makedirs(build_dir, exist_ok=True)
+    subprocess.run(["protoc", "-I", EXAMPLES_DIR, "--python_out=" + build_dir]
+                   + [os.path.join(EXAMPLES_DIR, p) for p in INTEROP_PROTOS], check=True)
+    pb = types.SimpleNamespace()
+    for name in ("empty_pb2", "messages_pb2"):
+        modname = "grpc_testing_" + name
+        mod = sys.modules.get(modname)
+        if mod is None:
+            path = os.path.join(build_dir, "grpc", "testing", name + ".py")
+            spec = importlib.util.spec_from_file_location(modname, path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            sys.modules[modname] = mod
+        for key, value in vars(mod).items():
+            if not key.startswith("_") and key != "DESCRIPTOR":
+                setattr(pb, key, value)
+    return pb
 
 
 def free_port():
