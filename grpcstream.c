@@ -485,22 +485,17 @@ static int pb_take(const gs_field *f, gs_value *slot, unsigned wire, const pb_va
     return GS_OK;
 }
 
-/* proto3 defaults for every field of d. */
+/* proto3 defaults for every field of d: all bits zero (0, 0.0, false, an
+ * absent message, an empty list), but strings and bytes are "". */
 static void pb_clear(const gs_desc *d, gs_msg *m)
 {
+    static const gs_value zero;
     unsigned i;
     m->desc = d;
     for (i = 0; i < d->nfields; i++) {
-        gs_value *v = &m->v[i];
         const gs_field *f = &d->fields[i];
-        memset(v, 0, sizeof *v);
-        if (f->flags & GS_REPEATED) continue;
-        switch (f->type) {
-        case GS_STRING: case GS_BYTES: v->s.p = ""; break;
-        case GS_FLOAT: v->f = 0; break;
-        case GS_DOUBLE: v->d = 0; break;
-        default: break;
-        }
+        m->v[i] = zero;
+        if ((f->type == GS_STRING || f->type == GS_BYTES) && !(f->flags & GS_REPEATED)) m->v[i].s.p = "";
     }
 }
 
