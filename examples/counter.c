@@ -1,10 +1,13 @@
 /*
  * counter.c - grpcstream vendored into a program of its own.
  *
- * It registers a server-streaming method Counter/Count and a
- * client-streaming method Counter/Sum beside the built-in LogWatcher and
- * Chat services and drives the node with a plain blocking loop: read
- * stdin -> gs_feed -> gs_pump -> write stdout.
+ * It registers one method of each kind beside the built-in LogWatcher and
+ * Chat services: Counter/Add (unary), Counter/Count (server streaming),
+ * Counter/Sum (client streaming) and Counter/Running (bidi), and drives
+ * the node with a plain blocking loop: read stdin -> gs_feed -> gs_pump ->
+ * write stdout. Every method echoes two request metadata fields (HTTP/2
+ * only). Its uint64 fields follow proto3's JSON mapping: written as
+ * strings ("3"), read as numbers or strings.
  *
  * Build and run, from the repository root:
  *
@@ -19,6 +22,12 @@
  *         examples/counter.c grpcstream.c json.c -o build/counter-node
  *     build/counter-node --listen 127.0.0.1:50051
  *
+ * Add takes {"a": uint64, "b": uint64} and answers {"n": a + b}
+ * (OUT_OF_RANGE past 2^64-1):
+ *
+ *   > ... "grpc_call", "service":"Counter","method":"Add","request":{"a":2,"b":"40"} ...
+ *   < ... "grpc_call_ok", "status": "OK", "response": {"n": "42"} ...
+ *
  * Count takes {"from": uint64, "to": uint64, "every_us": uint64} and
  * streams {"n": k} for k = from .. to (nothing when from > to), then ends
  * with status OK. With every_us, each number waits that many microseconds
@@ -28,7 +37,7 @@
  *
  *   > {"src":"c1","dest":"n1","body":{"type":"grpc_server_stream","msg_id":2,
  *      "service":"Counter","method":"Count","request":{"from":3,"to":5}}}
- *   < ... "grpc_stream_msg", "in_reply_to": 2, "seq": 1, "data": {"n": 3} ...
+ *   < ... "grpc_stream_msg", "in_reply_to": 2, "seq": 1, "data": {"n": "3"} ...
  *   < ... (n 4, n 5), then "grpc_stream_end" with "status": "OK", "count": 3
  *
  * The core decodes the request by the descriptor (a negative or non-integer
@@ -42,8 +51,11 @@
  *   > ... "grpc_bidi_stream_open", "service":"Counter","method":"Sum" ...
  *   > ... "grpc_bidi_stream_send", "stream_id":"s1","data":{"n":2} ...  (and 40)
  *   > ... "grpc_bidi_stream_close", "stream_id":"s1" ...
- *   < ... "grpc_bidi_stream_recv", "data": {"n": 42} ...
+ *   < ... "grpc_bidi_stream_recv", "data": {"n": "42"} ...
  *   < ... "grpc_stream_end", "stream_id": "s1", "status": "OK", "count": 1 ...
+ *
+ * Running takes a stream of {"n": uint64} and answers each at once with
+ * the running total (grpc_bidi_stream_recv); the close ends it OK.
  */
 #define _POSIX_C_SOURCE 200809L     /* read, write */
 #include "grpcstream.h"
@@ -160,12 +172,56 @@ static const gs_method sum_method = {
     NULL, sum_start, sum_next, sum_recv, NULL
 };
 
-/* Registers Counter/Count and Counter/Sum; 0, or -1 if the node's build
- * has no room for them. */
+/* Add (unary): {a, b} in, {n: a + b} out. A unary handler has no stream
+ * argument; gs_unary_call gives its call, for metadata. */
+static const gs_field add_request_fields[] = { GS_FIELD("a", 1, GS_UINT64), GS_FIELD("b", 2, GS_UINT64) };
+static const gs_desc add_request = { "AddRequest", add_request_fields, 2 };
+
+static int add_unary(gs_node *node, const gs_msg *req, gs_msg *resp, const char **why)
+{
+    echo_metadata(node, gs_unary_call(node));
+    if (req->v[0].u > UINT64_MAX - req->v[1].u) {
+        *why = "sum past 2^64-1";
+        return GS_OUT_OF_RANGE;
+    }
+    resp->v[0].u = req->v[0].u + req->v[1].u;
+    return GS_OK;
+}
+
+static const gs_method add_method = {
+    "Counter", "Add", GS_UNARY, &add_request, &count_reply, add_unary, NULL, NULL, NULL, NULL
+};
+
+/* Running (bidi): each {n} is answered at once with the running total;
+ * the call ends OK when the client half-closes (no half_close handler). */
+static int running_recv(gs_node *node, gs_stream *s, const gs_msg *in, gs_msg *out, const char **why)
+{
+    uint64_t *sum = gs_stream_state(s);
+    (void)node;
+    if (in->v[0].u > UINT64_MAX - *sum) {
+        *why = "sum past 2^64-1";
+        return GS_OUT_OF_RANGE;
+    }
+    *sum += in->v[0].u;
+    out->v[0].u = *sum;
+    return GS_OK;                   /* *out is the reply */
+}
+
+static const gs_method running_method = {
+    "Counter", "Running", GS_BIDI_STREAMING, &count_reply, &count_reply,
+    NULL, sum_start, NULL, running_recv, NULL
+};
+
+/* Registers Counter's four methods, one of each kind; 0, or -1 if the
+ * node's build has no room for them. */
 int counter_services(gs_node *node);
 int counter_services(gs_node *node)
 {
-    return gs_register(node, &count_method) == 0 && gs_register(node, &sum_method) == 0 ? 0 : -1;
+    const gs_method *all[] = { &add_method, &count_method, &sum_method, &running_method };
+    size_t i;
+    for (i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (gs_register(node, all[i]) != 0) return -1;
+    return 0;
 }
 
 #ifndef COUNTER_NO_MAIN

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Client streaming through grpcio: examples/counter.c's Counter/Sum.
+"""Client streaming through grpcio: examples/counter.c's Counter/Sum (and
+its other kinds: Add, unary, and Running, bidi, with metadata).
 
     /usr/bin/python3 tests/h2/client_stream.py --server CMD [--build-dir DIR]
 
@@ -144,6 +145,23 @@ def run(args, rep):
         assert got == [1, 2], got
         assert dict(call.initial_metadata()).get("x-grpc-test-echo-initial") == "v"
         assert dict(call.trailing_metadata()).get("x-grpc-test-echo-trailing-bin") == blob
+
+    @check("all four kinds: Add (unary) echoes metadata through gs_unary_call; 2 + 40 = 42")
+    def _(ch):
+        stub = ch.unary_unary("/Counter/Add", request_serializer=lambda b: b, response_deserializer=dec_n)
+        value, call = stub.with_call(pb_uint(1, 2) + pb_uint(2, 40), timeout=TIMEOUT, metadata=ECHO_MD)
+        assert value == 42, value
+        assert dict(call.initial_metadata()).get("x-grpc-test-echo-initial") == "test_initial_metadata_value"
+        assert dict(call.trailing_metadata()).get("x-grpc-test-echo-trailing-bin") == b"\xab\xab\xab"
+
+    @check("all four kinds: Running (bidi) answers each number with the running total, OK at half-close")
+    def _(ch):
+        stub = ch.stream_stream("/Counter/Running", request_serializer=enc_n, response_deserializer=dec_n)
+        call = stub(iter([5, 7, 30]), timeout=TIMEOUT, metadata=ECHO_MD)
+        got = list(call)
+        assert got == [5, 12, 42], got
+        assert call.code() == grpc.StatusCode.OK, call.code()
+        assert dict(call.trailing_metadata()).get("x-grpc-test-echo-trailing-bin") == b"\xab\xab\xab"
 
     @check("metadata: trailing metadata also on an error (OUT_OF_RANGE)")
     def _(ch):
