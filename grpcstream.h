@@ -608,7 +608,9 @@ enum {
     GS_JSON_MORE,       /* the input is used up; feed more */
     GS_JSON_MEMBER,     /* a member name of an entered object: key, key_len */
     GS_JSON_VALUE,      /* a wanted value: kind (objects: at their start) */
-    GS_JSON_LINE        /* a line ended: status */
+    GS_JSON_LINE,       /* a line ended: status */
+    GS_JSON_ELEMENT,    /* an element of an array is next (gs_json_elements) */
+    GS_JSON_END         /* a container closed (gs_json_report_end) */
 };
 enum { GS_JV_NULL = 1, GS_JV_FALSE, GS_JV_TRUE, GS_JV_NUMBER, GS_JV_STRING,
        GS_JV_OBJECT, GS_JV_ARRAY };
@@ -640,7 +642,7 @@ typedef struct {
 /* The scanner. Fields below "results" are for reading after an event. */
 typedef struct {
     uint8_t state, depth, want, in_key, high_ok;
-    uint64_t objects, entered;      /* one bit per depth */
+    uint64_t objects, entered, ends;    /* one bit per depth */
     uint32_t deep;                  /* nesting beyond GS_MAX_DEPTH */
     uint8_t deep_str, deep_esc;
     uint8_t u8_need, u8_lo, u8_hi;  /* UTF-8 continuation bytes owed */
@@ -684,6 +686,16 @@ void gs_json_want(gs_json *j, char *sink, size_t cap);
  * GS_JSON_VALUE (one return to the caller fewer per member). A container
  * is kept as its kind alone and skipped, unreported. */
 void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into);
+
+/* gs_json_elements, called right after the GS_JSON_VALUE of an array,
+ * has its elements reported: GS_JSON_ELEMENT comes before each, and
+ * gs_json_want may then ask for it as for a member's value. */
+void gs_json_elements(gs_json *j);
+
+/* gs_json_report_end, called right after the GS_JSON_VALUE of a container
+ * (an object, or an array given gs_json_elements), has its close reported
+ * by GS_JSON_END. */
+void gs_json_report_end(gs_json *j);
 
 /* gs_json_expect, called right after the GS_JSON_VALUE of an entered
  * object at depth <= GS_JSON_KEYED, gives the n members it expects. The

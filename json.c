@@ -140,6 +140,16 @@ static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
 
+void gs_json_elements(gs_json *j)
+{
+    j->entered |= bit(j->depth);
+}
+
+void gs_json_report_end(gs_json *j)
+{
+    j->ends |= bit(j->depth);
+}
+
 /* ----- string sink --------------------------------------------------- */
 
 static inline void sink_put(gs_json *j, const char *s, size_t n)
@@ -250,6 +260,7 @@ static inline int open_container(gs_json *j, int object)
     }
     if (object && wanted) j->entered |= bit(j->depth);
     else j->entered &= ~bit(j->depth);
+    j->ends &= ~bit(j->depth);
     if (j->depth <= GS_JSON_KEYED) j->nkeys[j->depth] = 0;
     j->state = object ? J_OBJ_FIRST : J_ARR_FIRST;
     if (!wanted) return -1;
@@ -257,13 +268,16 @@ static inline int open_container(gs_json *j, int object)
     return GS_JSON_VALUE;
 }
 
-/* '}' or ']'. Returns -1, or -2 on a mismatch. */
+/* '}' or ']'. Returns -1, GS_JSON_END if asked (gs_json_report_end), or
+ * -2 on a mismatch. */
 static int close_container(gs_json *j, int object)
 {
+    int reported = (j->ends & bit(j->depth)) != 0;
     if (((j->objects & bit(j->depth)) != 0) != object) return -2;
+    j->ends &= ~bit(j->depth);
     j->depth--;
     value_done(j);
-    return -1;
+    return reported ? GS_JSON_END : -1;
 }
 
 /* A byte that starts a value. Returns an event, -1, or -2 if invalid. */
@@ -656,8 +670,9 @@ value:
 
 arr_first:
     SKIP_WS();
-    if (c != ']') goto value;
-    goto close;
+    if (c == ']') goto close;
+    if (j->entered & bit(j->depth)) goto element;
+    goto value;
 
 obj_first:
     SKIP_WS();
@@ -678,6 +693,10 @@ next:
     SKIP_WS();
     if (c == ',') {
         if (j->objects & bit(j->depth)) ADVANCE(J_KEY, key);
+        if (j->entered & bit(j->depth)) {
+            p++;
+            goto element;
+        }
         ADVANCE(J_VALUE, value);
     }
     if (c != '}' && c != ']') goto invalid;
@@ -688,6 +707,11 @@ close:
     p++;
     if (ev >= 0) goto emit;
     goto resume;
+
+element:                            /* of an array whose elements are reported */
+    j->state = J_VALUE;
+    ev = GS_JSON_ELEMENT;
+    goto emit;
 
 done:
     SKIP_WS();
