@@ -39,6 +39,14 @@ enum {
     J_ERROR         /* invalid: skipping to the end of the line */
 };
 
+/* For the few small functions of the hot path that the compiler might
+ * otherwise leave as calls. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE static inline
+#endif
+
 /* Byte classes inside strings: 0 plain ASCII, 1 ends the plain run. */
 static const uint8_t str_stop[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
@@ -91,6 +99,27 @@ static inline size_t plain_run(const unsigned char *s, size_t n, int del)
 #endif
     while (i < n && !str_stop[s[i]] && !(del && s[i] == 0x7F)) i++;
     return i;
+}
+
+/* Copies n bytes with fixed-size moves that may overlap, reading and
+ * writing nothing outside s[0..n) and d[0..n): short strings cost no
+ * call to memcpy. */
+static inline void copy_bytes(char *d, const char *s, size_t n)
+{
+    if (n >= 16) {
+        size_t i;
+        for (i = 0; i + 16 < n; i += 16) memcpy(d + i, s + i, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        size_t i;
+        for (i = 0; i < n; i++) d[i] = s[i];
+    }
 }
 
 void gs_json_reset(gs_json *j)
@@ -471,7 +500,7 @@ static const char *scan_deep(gs_json *j, const char *p, const char *end)
 
 /* The length of the plain string whose opening quote is at p, if its
  * closing quote is in the chunk with only plain ASCII before it; else -1. */
-static inline long plain_string(const char *p, const char *end)
+ALWAYS_INLINE long plain_string(const char *p, const char *end)
 {
     size_t run;
 #if defined(__SSE2__)
@@ -506,7 +535,7 @@ static inline void string_whole(gs_json *j, const char *s, size_t n, const char 
         n = j->sink_cap;
     }
     if (n <= 16 && end - s >= 16 && j->sink_cap >= 16) memcpy(j->sink, s, 16);
-    else memcpy(j->sink, s, n);
+    else copy_bytes(j->sink, s, n);
     j->str_len = n;
 }
 
@@ -590,9 +619,9 @@ static inline const char *skip_ws(const char *p, const char *end)
 static inline const char *scalar_whole(gs_json *j, const gs_json_key *k, const char *p,
                                        const char *end)
 {
-    const char *q = skip_ws(p, end);
+    const char *q = p < end && *p == ':' ? p : skip_ws(p, end);   /* compact first */
     if (q == end || *q != ':') return NULL;
-    q = skip_ws(q + 1, end);
+    if (++q < end && (unsigned char)*q <= ' ') q = skip_ws(q, end);
     if (q == end) return NULL;
     if (*q == '"') {
         long m = plain_string(q, end);
@@ -1041,7 +1070,7 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
             while (s < end && !str_stop[*s] && *s != 0x7F) *d++ = (char)*s++;
         } else {
             size_t run = plain_run(s, (size_t)(end - s), 1);
-            memcpy(d, s, run);
+            copy_bytes(d, (const char *)s, run);
             d += run;
             s += run;
         }
