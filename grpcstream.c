@@ -1927,11 +1927,14 @@ static void jl_on_call(gs_node *n)
     if (s) core_unary(n, s, &req);
 }
 
+/* Names of one length differ in their last byte, so memcmp runs once. */
 static int jl_type_of(const gs_namebuf *t)
 {
     int i;
+    size_t len = t->v.len;
     for (i = 0; i < M_UNKNOWN; i++)
-        if (jl_type_names[i].len == t->v.len && memcmp(jl_type_names[i].name, t->buf, t->v.len) == 0) return i;
+        if (jl_type_names[i].len == len && jl_type_names[i].name[len - 1] == t->buf[len - 1] &&
+            memcmp(jl_type_names[i].name, t->buf, len) == 0) return i;
     return M_UNKNOWN;
 }
 
