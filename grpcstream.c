@@ -2415,15 +2415,17 @@ static void jl_expect_init(gs_node *n)
     e[0] = JL_TEXT_KEY("src", &l->src);
     e[1] = JL_TEXT_KEY("dest", &l->dest);
     e[2] = JL_TAG_KEY("body", T_BODY);
+    /* in the order requests usually name them: the scanner's search
+     * starts after the member it matched last */
     b[0] = JL_TEXT_KEY("type", &l->type);
     b[1] = JL_NUMBER_KEY("msg_id", &l->msg_id_value);
-    b[2] = JL_TEXT_KEY("node_id", &l->node_id);
-    b[3] = JL_TEXT_KEY("stream_id", &l->stream_id);
+    b[2] = JL_TEXT_KEY("stream_id", &l->stream_id);
+    b[3] = JL_TAG_KEY("data", T_DATA);
     b[4] = JL_TEXT_KEY("service", &l->service);
     b[5] = JL_TEXT_KEY("method", &l->method);
-    b[6] = JL_NUMBER_KEY("timeout_ms", &l->timeout);
-    b[7] = JL_TAG_KEY("request", T_REQUEST);
-    b[8] = JL_TAG_KEY("data", T_DATA);
+    b[6] = JL_TAG_KEY("request", T_REQUEST);
+    b[7] = JL_NUMBER_KEY("timeout_ms", &l->timeout);
+    b[8] = JL_TEXT_KEY("node_id", &l->node_id);
     n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
 }
 
@@ -2955,11 +2957,14 @@ static void jl_on_call(gs_node *n)
     if (s) core_unary(n, s, &req);
 }
 
+/* Names of one length differ in their last byte, so memcmp runs once. */
 static int jl_type_of(const gs_namebuf *t)
 {
     int i;
+    size_t len = t->v.len;
     for (i = 0; i < M_UNKNOWN; i++)
-        if (jl_type_names[i].len == t->v.len && memcmp(jl_type_names[i].name, t->buf, t->v.len) == 0) return i;
+        if (jl_type_names[i].len == len && jl_type_names[i].name[len - 1] == t->buf[len - 1] &&
+            memcmp(jl_type_names[i].name, t->buf, len) == 0) return i;
     return M_UNKNOWN;
 }
 

@@ -654,6 +654,7 @@ typedef struct {
     gs_json_value *into;            /* where a wanted scalar is stored */
     const gs_json_key *keys[GS_JSON_KEYED + 1];  /* by depth (gs_json_expect) */
     uint8_t nkeys[GS_JSON_KEYED + 1];
+    uint8_t key_next[GS_JSON_KEYED + 1];  /* where the next search starts */
     /* results */
     uint8_t kind, status, too_deep;
     uint8_t str_over;               /* the string did not fit the sink */

@@ -39,6 +39,14 @@ enum {
     J_ERROR         /* invalid: skipping to the end of the line */
 };
 
+/* For the few small functions of the hot path that the compiler might
+ * otherwise leave as calls. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE static inline
+#endif
+
 /* Byte classes inside strings: 0 plain ASCII, 1 ends the plain run. */
 static const uint8_t str_stop[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
@@ -93,6 +101,27 @@ static inline size_t plain_run(const unsigned char *s, size_t n, int del)
     return i;
 }
 
+/* Copies n bytes with fixed-size moves that may overlap, reading and
+ * writing nothing outside s[0..n) and d[0..n): short strings cost no
+ * call to memcpy. */
+static inline void copy_bytes(char *d, const char *s, size_t n)
+{
+    if (n >= 16) {
+        size_t i;
+        for (i = 0; i + 16 < n; i += 16) memcpy(d + i, s + i, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        size_t i;
+        for (i = 0; i < n; i++) d[i] = s[i];
+    }
+}
+
 void gs_json_reset(gs_json *j)
 {
     memset(j, 0, sizeof *j);
@@ -134,6 +163,7 @@ void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
     if (j->depth > GS_JSON_KEYED) return;
     j->keys[j->depth] = keys;
     j->nkeys[j->depth] = (uint8_t)n;
+    j->key_next[j->depth] = 0;
 }
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -311,38 +341,7 @@ static void num_digit(gs_json *j, unsigned char c)
     else j->num_mag = j->num_mag * 10 + d;
 }
 
-/* Whether key k is the member name just read, whose length it has: the
- * first 8 bytes at once (a short name read is zero-padded, as k->head
- * is), the rest one by one. */
-static int key_matches(const gs_json *j, const gs_json_key *k)
-{
-    uint64_t head;
-    size_t i;
-    memcpy(&head, j->key, 8);
-    if (head != k->head) return 0;
-    for (i = 8; i < k->len; i++)
-        if (k->name[i] != j->key[i]) return 0;
-    return 1;
-}
-
-/* A member name of an object with expected keys: a scalar member is
- * stored where its key says, unreported; one with a tag is reported;
- * any other member is skipped. */
-static int expected_member(gs_json *j)
-{
-    const gs_json_key *k = j->keys[j->depth], *end = k + j->nkeys[j->depth];
-    if (j->key_over) return -1;
-    for (; k < end; k++) {
-        if (k->len != j->key_len || !key_matches(j, k)) continue;
-        if (k->into) {
-            gs_json_want_into(j, k->sink, k->cap, k->into);
-            return -1;
-        }
-        j->key_tag = k->tag;
-        return GS_JSON_MEMBER;
-    }
-    return -1;
-}
+static int expected_member(gs_json *j, const char *name, size_t n, const char *end);
 
 /* A string's closing quote. */
 static int string_done(gs_json *j)
@@ -355,7 +354,8 @@ static int string_done(gs_json *j)
         j->key_over = j->str_over;
         j->want = 0;
         if (j->key_len < 8) memset(j->key + j->key_len, 0, 8);
-        if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth]) return expected_member(j);
+        if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth])
+            return j->key_over ? -1 : expected_member(j, j->key, j->key_len, j->key + GS_JSON_KEY_MAX);
         j->key_tag = 0;
         return GS_JSON_MEMBER;
     }
@@ -505,6 +505,212 @@ static const char *scan_deep(gs_json *j, const char *p, const char *end)
     return p;
 }
 
+/* ----- whole tokens ---------------------------------------------------- */
+
+/* Most strings and integers of a line lie whole in the chunk. These take
+ * one at once, leaving the scanner exactly as the byte-by-byte path would
+ * (which still handles a token cut by the chunk's end, escapes and
+ * non-ASCII), so a line scans the same however it is cut. */
+
+/* The length of the plain string whose opening quote is at p, if its
+ * closing quote is in the chunk with only plain ASCII before it; else -1. */
+ALWAYS_INLINE long plain_string(const char *p, const char *end)
+{
+    size_t run;
+#if defined(__SSE2__)
+    if (end - p >= 17) {            /* most are short: one 16-byte look */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                 _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits) {
+            run = (size_t)__builtin_ctz(bits);
+            return p[1 + run] == '"' ? (long)run : -1;
+        }
+    }
+#endif
+    run = plain_run((const unsigned char *)p + 1, (size_t)(end - p - 1), 0);
+    if (run + 1 >= (size_t)(end - p) || p[1 + run] != '"') return -1;
+    return (long)run;
+}
+
+/* A whole plain string value s[0..n) into the sink, as sink_put would put
+ * it; s + 16 <= end allows the short one its fixed-size move. */
+static inline void string_whole(gs_json *j, const char *s, size_t n, const char *end)
+{
+    j->str_over = 0;
+    if (!j->sink) {
+        j->str_len = n;
+        return;
+    }
+    if (n > j->sink_cap) {
+        j->str_over = 1;
+        n = j->sink_cap;
+    }
+    if (n <= 16 && end - s >= 16 && j->sink_cap >= 16) memcpy(j->sink, s, 16);
+    else copy_bytes(j->sink, s, n);
+    j->str_len = n;
+}
+
+/* The first 8 bytes of name[0..n), zero-padded, as gs_json_key_set
+ * keeps them; read at once when 8 bytes are in the chunk. */
+static inline uint64_t name_head(const char *name, size_t n, const char *end)
+{
+    uint64_t head = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - name >= 8) {
+        memcpy(&head, name, 8);
+        return n >= 8 ? head : head & (((uint64_t)1 << (8 * n)) - 1);
+    }
+#else
+    (void)end;
+#endif
+    memcpy(&head, name, n < 8 ? n : 8);
+    return head;
+}
+
+/* Whether expected key k is name[0..n), whose first 8 bytes are head. */
+static inline int key_is(const gs_json_key *k, uint64_t head, const char *name, size_t n)
+{
+    size_t i;
+    if (k->head != head || k->len != n) return 0;
+    for (i = 8; i < n; i++)
+        if (k->name[i] != name[i]) return 0;
+    return 1;
+}
+
+/* Which expected key of the object at this depth is name[0..n): its
+ * index, or -1. The search starts after the key matched last: lines of
+ * one kind name their members in one order, so it mostly hits at once. */
+static inline int key_index(const gs_json *j, const char *name, size_t n, const char *end)
+{
+    unsigned depth = j->depth, at = j->key_next[depth], count = j->nkeys[depth], i;
+    const gs_json_key *keys = j->keys[depth];
+    uint64_t head;
+    if (n > GS_JSON_KEY_MAX) return -1;
+    head = name_head(name, n, end);
+    if (at < count && key_is(&keys[at], head, name, n)) return (int)at;
+    for (i = 0; i < count; i++)
+        if (i != at && key_is(&keys[i], head, name, n)) return (int)i;
+    return -1;
+}
+
+/* Key i matched: the next search starts after it. */
+static inline const gs_json_key *key_matched(gs_json *j, int i)
+{
+    j->key_next[j->depth] = (uint8_t)(i + 1);
+    return &j->keys[j->depth][i];
+}
+
+/* A member name of an object with expected keys: a scalar member is
+ * stored where its key says, unreported; one with a tag is reported;
+ * any other member is skipped. */
+static int expected_member(gs_json *j, const char *name, size_t n, const char *end)
+{
+    int i = key_index(j, name, n, end);
+    const gs_json_key *k;
+    if (i < 0) return -1;
+    k = key_matched(j, i);
+    if (k->into) {
+        gs_json_want_into(j, k->sink, k->cap, k->into);
+        return -1;
+    }
+    j->key_tag = k->tag;
+    return GS_JSON_MEMBER;
+}
+
+static inline const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (unsigned char)*p <= ' ' && is_ws((unsigned char)*p)) p++;
+    return p;
+}
+
+/* After the name of expected member k, which has `into`, at p: a colon,
+ * then a plain string or an integer ending in the chunk, stored at once
+ * as the byte-by-byte path would store them. Returns where the value
+ * ends, or NULL with nothing changed when it is anything else. */
+static inline const char *scalar_whole(gs_json *j, const gs_json_key *k, const char *p,
+                                       const char *end)
+{
+    const char *q = p < end && *p == ':' ? p : skip_ws(p, end);   /* compact first */
+    if (q == end || *q != ':') return NULL;
+    if (++q < end && (unsigned char)*q <= ' ') q = skip_ws(q, end);
+    if (q == end) return NULL;
+    if (*q == '"') {
+        long m = plain_string(q, end);
+        if (m < 0) return NULL;
+        j->sink = k->sink;
+        j->sink_cap = k->sink ? k->cap : 0;
+        string_whole(j, q + 1, (size_t)m, end);
+        j->kind = GS_JV_STRING;
+        q += m + 2;
+    } else {
+        const char *r = q;
+        uint64_t mag = 0;
+        if (*q < '1' || *q > '9') return NULL;
+        do mag = mag * 10 + (uint64_t)((unsigned char)*r++ - '0');
+        while (r < end && is_digit((unsigned char)*r));
+        /* 19 digits always fit in 64 bits; longer ones take the slow path */
+        if (r == end || r - q > 19 || *r == '.' || *r == 'e' || *r == 'E') return NULL;
+        j->num_neg = 0;
+        j->num_int = 1;
+        j->num_big = 0;
+        j->num_mag = mag;
+        j->kind = GS_JV_NUMBER;
+        q = r;
+    }
+    j->want = 0;
+    j->into = k->into;
+    store_scalar(j);
+    j->state = J_NEXT;
+    return q;
+}
+
+/* A member name reported: copied to key (key_tag is set). */
+static int key_report(gs_json *j, const char *name, size_t n)
+{
+    j->key_over = n > GS_JSON_KEY_MAX;
+    j->key_len = j->key_over ? 0 : n;
+    memcpy(j->key, name, j->key_len);
+    if (j->key_len < 8) memset(j->key + j->key_len, 0, 8);
+    return GS_JSON_MEMBER;
+}
+
+/* A whole plain member name name[0..n): what string_done would do with
+ * it, without copying it unless it is reported. */
+static int key_whole(gs_json *j, const char *name, size_t n, const char *end)
+{
+    j->state = J_COLON;
+    if (!(j->entered & bit(j->depth))) return -1;
+    j->want = 0;
+    if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth]) {
+        if (expected_member(j, name, n, end) < 0) return -1;
+    } else {
+        j->key_tag = 0;
+    }
+    return key_report(j, name, n);
+}
+
+/* Digits of an integer from p on: the magnitude kept as num_digit keeps
+ * it. Returns where they stop (end if the chunk does). */
+static inline const char *int_digits(gs_json *j, const char *p, const char *end)
+{
+    const uint64_t small = UINT64_MAX / 10;     /* below this, no overflow */
+    uint64_t mag = j->num_mag;
+    for (; p < end && is_digit((unsigned char)*p); p++) {
+        if (mag < small) {
+            mag = mag * 10 + (uint64_t)((unsigned char)*p - '0');
+        } else {
+            j->num_mag = mag;
+            num_digit(j, (unsigned char)*p);
+            mag = j->num_mag;
+        }
+    }
+    j->num_mag = mag;
+    return p;
+}
+
 /* ===================================================================== */
 /* The scanner loop                                                       */
 /* ===================================================================== */
@@ -627,11 +833,12 @@ resume:
     case J_NEXT: goto next;
     case J_DONE: goto done;
     case J_STR: if (j->u8_need == 0) goto str; break;
+    case J_NUM_INT: goto num_int;
     case J_DEEP: goto deep;
     case J_ERROR: goto error;
     default: break;
     }
-    /* a rare state: one byte at a time */
+slow:                               /* a rare state: one byte at a time */
     for (;;) {
         int consumed;
         if (c == '\n' && j->state != J_NUM_INT && j->state != J_NUM_ZERO &&
@@ -649,9 +856,18 @@ resume:
 value:
     SKIP_WS();
     switch (c) {
-    case '"':
+    case '"': {
+        long n = plain_string(p, end);
+        if (n >= 0) {               /* whole in the chunk */
+            if (!j->want) j->sink = NULL;
+            string_whole(j, p + 1, (size_t)n, end);
+            ev = scalar_done(j, GS_JV_STRING);
+            p += n + 2;
+            goto value_ended;
+        }
         start_string(j, 0);
         ADVANCE(J_STR, str);
+    }
     case '{':
     case '[':
         ev = open_container(j, c == '{');
@@ -665,8 +881,22 @@ value:
         ev = begin_value(j, c);
         if (ev == -2) goto invalid;
         p++;
+        if (j->state == J_NUM_INT) goto num_int;
         goto resume;
     }
+
+num_int:                            /* p is at a digit or the integer's end */
+    p = int_digits(j, p, end);
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    if (c == '.' || c == 'e' || c == 'E') goto slow;
+    ev = scalar_done(j, GS_JV_NUMBER);
+value_ended:                        /* after a scalar: p is past it */
+    if (ev >= 0) goto emit;
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    if (j->state == J_NEXT) goto next;
+    goto done;
 
 arr_first:
     SKIP_WS();
@@ -681,6 +911,43 @@ obj_first:
 key:
     SKIP_WS();
     if (c != '"') goto invalid;
+    {
+        long n = plain_string(p, end);
+        if (n >= 0) {               /* whole in the chunk */
+            const char *name = p + 1;
+            p += n + 2;
+            if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth] && (j->entered & bit(j->depth))) {
+                /* expected: matched in place; a scalar it keeps is
+                 * mostly whole in the chunk too */
+                int i = key_index(j, name, (size_t)n, end);
+                const gs_json_key *k;
+                j->state = J_COLON;
+                j->want = 0;
+                if (i < 0) goto after_key;      /* skipped */
+                k = key_matched(j, i);
+                if (k->into) {
+                    const char *q = scalar_whole(j, k, p, end);
+                    if (q) {
+                        p = q;
+                        if (p == end) goto more;
+                        c = (unsigned char)*p;
+                        goto next;
+                    }
+                    gs_json_want_into(j, k->sink, k->cap, k->into);
+                    goto after_key;
+                }
+                j->key_tag = k->tag;
+                ev = key_report(j, name, (size_t)n);
+            } else {
+                ev = key_whole(j, name, (size_t)n, end);
+            }
+            if (ev >= 0) goto emit;
+after_key:
+            if (p == end) goto more;
+            c = (unsigned char)*p;
+            goto colon;
+        }
+    }
     start_string(j, 1);
     ADVANCE(J_STR, str);
 
@@ -827,7 +1094,7 @@ char *gs_json_put_str(char *d, const char *str, size_t n)
             while (s < end && !str_stop[*s] && *s != 0x7F) *d++ = (char)*s++;
         } else {
             size_t run = plain_run(s, (size_t)(end - s), 1);
-            memcpy(d, s, run);
+            copy_bytes(d, (const char *)s, run);
             d += run;
             s += run;
         }
