@@ -2012,20 +2012,24 @@ static char *jl_put_i64(char *d, int64_t x)
 }
 
 #ifndef GS_NO_FLOAT
-/* A float or double: the shortest %g text that reads back as x. */
+/* A float or double: the shortest %g text that reads back as x (0.1,
+ * 1e+300, 5e-324), whole numbers below 1e17 without an exponent (100). */
 static char *jl_put_float(char *d, double x, int single)
 {
-    char buf[JL_SCALAR_MAX];
+    char buf[JL_SCALAR_MAX], *exp;
     int prec, most = single ? 9 : 17;
     if (x != x) return PUT(d, "\"NaN\"");
     if (x > DBL_MAX) return PUT(d, "\"Infinity\"");
     if (x < -DBL_MAX) return PUT(d, "\"-Infinity\"");
-    for (prec = single ? 6 : 15;; prec++) {     /* at most 24 bytes: "-1.2345678901234567e-308" */
+    for (prec = 1;; prec++) {       /* at most 24 bytes: "-1.2345678901234567e-308" */
         double back;
         if (snprintf(buf, sizeof buf, "%.*g", prec, x) >= (int)sizeof buf) return PUT(d, "0");
         back = strtod(buf, NULL);
         if (prec == most || (single ? (float)back == (float)x : back == x)) break;
     }
+    exp = strchr(buf, 'e');         /* %g wrote 100 as 1e+02: below 1e17, write it plainly */
+    if (exp && atoi(exp + 1) >= prec && atoi(exp + 1) < 17)
+        snprintf(buf, sizeof buf, "%.*g", atoi(exp + 1) + 1, x);
     return put(d, buf);
 }
 #endif
@@ -2580,7 +2584,8 @@ static int jl_decode_enum(gs_node *n, const gs_field *f, const gs_capture *c, gs
 
 #ifndef GS_NO_FLOAT
 /* A float or double: a number, or a string holding one, "NaN",
- * "Infinity" or "-Infinity". */
+ * "Infinity" or "-Infinity". (An integer of more than 64 bits must be
+ * written with an exponent or as a string.) */
 static int jl_decode_float(gs_node *n, const gs_field *f, const gs_capture *c, gs_value *out,
                            const char **why)
 {
@@ -2589,7 +2594,8 @@ static int jl_decode_float(gs_node *n, const gs_field *f, const gs_capture *c, g
     if (c->v.kind == GS_JV_NUMBER && c->v.num_int && !c->v.num_big) {
         x = c->v.num_neg ? -(double)c->v.num_mag : (double)c->v.num_mag;
         ok = 1;
-    } else if (c->v.kind == GS_JV_STRING && !c->v.over && c->v.len) {
+    } else if ((c->v.kind == GS_JV_STRING || (c->v.kind == GS_JV_NUMBER && !c->v.num_int)) &&
+               !c->v.over && c->v.len) {        /* a number's text (json.c keeps it) */
         char text[GS_JSON_SMALL + 1], *end;
         memcpy(text, c->buf, c->v.len);
         text[c->v.len] = '\0';

@@ -333,6 +333,26 @@ static int begin_value(gs_json *j, unsigned char c)
     return -1;
 }
 
+/* A wanted number that is not an integer keeps its text in the sink (a
+ * consumer parses it as a float): the integer part is rebuilt from its
+ * magnitude when the fraction or exponent starts (str_over when it did
+ * not fit 64 bits), the rest is copied as it comes. */
+static void num_text(gs_json *j, unsigned char c)
+{
+    if (j->want && j->sink) sink_put(j, (const char *)&c, 1);
+}
+
+static void num_text_start(gs_json *j, unsigned char c)
+{
+    char digits[21];
+    if (!j->want || !j->sink) return;
+    j->str_len = 0;
+    j->str_over = j->num_big;
+    if (j->num_neg) sink_put(j, "-", 1);
+    sink_put(j, digits, (size_t)(gs_json_put_u64(digits, j->num_mag) - digits));
+    sink_put(j, (const char *)&c, 1);
+}
+
 static void num_digit(gs_json *j, unsigned char c)
 {
     const uint64_t max10 = UINT64_MAX / 10;     /* 1844674407370955161 */
@@ -778,28 +798,33 @@ static int slow_step(gs_json *j, unsigned char c, int *consumed)
         if (is_digit(c)) { num_digit(j, c); return -1; }
         /* fall through */
     case J_NUM_ZERO:
-        if (c == '.') { j->num_int = 0; j->state = J_NUM_DOT; return -1; }
-        if (c == 'e' || c == 'E') { j->num_int = 0; j->state = J_NUM_E; return -1; }
-        break;
+        if (c != '.' && c != 'e' && c != 'E') break;
+        j->num_int = 0;
+        j->state = c == '.' ? J_NUM_DOT : J_NUM_E;
+        num_text_start(j, c);
+        return -1;
     case J_NUM_DOT:
         if (!is_digit(c)) return -2;
         j->state = J_NUM_FRAC;
+        num_text(j, c);
         return -1;
     case J_NUM_FRAC:
-        if (is_digit(c)) return -1;
-        if (c == 'e' || c == 'E') { j->state = J_NUM_E; return -1; }
+        if (is_digit(c)) { num_text(j, c); return -1; }
+        if (c == 'e' || c == 'E') { j->state = J_NUM_E; num_text(j, c); return -1; }
         break;
     case J_NUM_E:
         if (c == '+' || c == '-') j->state = J_NUM_ESIGN;
         else if (is_digit(c)) j->state = J_NUM_EXP;
         else return -2;
+        num_text(j, c);
         return -1;
     case J_NUM_ESIGN:
         if (!is_digit(c)) return -2;
         j->state = J_NUM_EXP;
+        num_text(j, c);
         return -1;
     case J_NUM_EXP:
-        if (is_digit(c)) return -1;
+        if (is_digit(c)) { num_text(j, c); return -1; }
         break;
     case J_LIT:
         if (c != (unsigned char)*j->lit) return -2;

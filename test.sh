@@ -215,6 +215,18 @@ for t in unit_hpack unit_proto unit_h2; do
         if $cc $WARN $SAN -I. -o "$B/$t" tests/$t.c json.c; then collect "$t:" "$B/$t"; else bad "build tests/$t.c"; fi
     fi
 done
+# every proto3 type: codec and JSON mapping, with 512 KiB messages (and
+# at the default limits, where the 512 KiB checks are skipped)
+if need tests/unit_types.c; then
+    cc=clang; have clang || cc=gcc
+    if $cc $WARN $SAN -DGS_MAX_FIELDS=16 -DGS_MAX_MESSAGE=600000 -I. -o "$B/unit_types" tests/unit_types.c json.c &&
+       $cc $WARN $SAN -I. -o "$B/unit_types_default" tests/unit_types.c json.c; then
+        collect "unit_types:" "$B/unit_types"
+        collect "unit_types (default limits):" "$B/unit_types_default"
+    else
+        bad "build tests/unit_types.c"
+    fi
+fi
 PY3=/usr/bin/python3; [ -x "$PY3" ] || PY3=python3
 if need tests/hpack_diff.py tests/hpack_cli.c; then collect "hpack vs python3-hpack:" "$PY3" tests/hpack_diff.py; fi
 check "JSON-lines-only build (-DGS_MAX_CONNS=0)" gcc $WARN -O2 -DGS_MAX_CONNS=0 -o "$B/grpcstream-json" grpcstream.c json.c
