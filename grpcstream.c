@@ -2332,13 +2332,16 @@ static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
 /* 9. JSON lines: input                                                   */
 /* ===================================================================== */
 
-/* The reading half of the JSON-lines front end (PROTOCOL.md 1): scanner
- * events decide where each wanted value goes (envelope, body, the payload
- * fields registered methods read), a whole line is checked in the order
- * README "Order of checks" gives, and each request type has one handler
- * that drives the call core. Values the node does not need are skipped,
- * never stored. Not supported: payload fields nested below the top level
- * of `request` / `data`. */
+/* The reading half of the JSON-lines front end (PROTOCOL.md 1), and the
+ * JSON reading of +json messages: scanner events decide where each wanted
+ * value goes (envelope, body, the top-level scalar payload fields
+ * registered methods read: captures), a whole line is checked in the
+ * order README "Order of checks" gives, and each request type has one
+ * handler that drives the call core. Values the node does not need are
+ * skipped, never stored. A request type with lists or messages is read in
+ * a second pass over its payload's text, kept whole (jl_decode_deep), as
+ * protobuf. Not supported: a deep payload of more than GS_MAX_VALUE bytes
+ * of text or of protobuf. */
 
 /* Payload containers (index into gs_line.payload_kind and capture.container). */
 enum { C_REQUEST = 1, C_DATA = 2 };
@@ -2380,10 +2383,33 @@ static void jl_reset_body(gs_node *n)
 
 static void jl_reset_line(gs_node *n)
 {
+    n->jl.raw_on = 0;
     n->jl.line.top_kind = 0;
     n->jl.line.target = T_SKIP;
     n->jl.line.src.v.kind = n->jl.line.dest.v.kind = 0;
     jl_reset_body(n);
+}
+
+/* The payload object of a line starts: its text is kept from here on. */
+static void jl_raw_start(gs_node *n, int container)
+{
+    n->jl.raw_container = (uint8_t)container;
+    n->jl.raw_on = 1;
+    n->jl.raw_over = 0;
+    n->jl.raw[0] = '{';
+    n->jl.raw_len = 1;
+    gs_json_report_end(&n->jl.scan);        /* GS_JSON_END: the text is whole */
+}
+
+static void jl_raw_add(gs_node *n, const char *from, const char *to)
+{
+    size_t len = (size_t)(to - from);
+    if (len > sizeof n->jl.raw - n->jl.raw_len) {
+        n->jl.raw_over = 1;
+        return;
+    }
+    memcpy(n->jl.raw + n->jl.raw_len, from, len);
+    n->jl.raw_len += len;
 }
 
 /* What a wanted id or name holds. */
@@ -2480,6 +2506,7 @@ static void jl_on_value(gs_node *n)
         int c = t == T_REQUEST ? C_REQUEST : C_DATA;
         l->payload_kind[c] = j->kind;
         if (object) gs_json_expect(j, n->jl.payload_keys[c], n->jl.npayload_keys[c]);
+        if (object && n->jl.deep_in[c]) jl_raw_start(n, c);
     }
 }
 
@@ -2633,15 +2660,12 @@ static int jl_decode_bytes(gs_node *n, const gs_field *f, gs_capture *c, gs_valu
     return GS_OK;
 }
 
-/* One present, non-null payload field from its capture. */
+/* One present, non-null scalar field (or list element) from its capture
+ * (lists and messages: jl_decode_deep). */
 static int jl_decode_field(gs_node *n, const gs_field *f, gs_capture *c, gs_value *out,
                            const char **why)
 {
     const gs_json_value *v = &c->v;
-    if (f->flags & GS_REPEATED || f->type == GS_MESSAGE) {
-        *why = jl_field_error(n, f->name, ": lists and messages are not read from JSON");
-        return GS_UNIMPLEMENTED;
-    }
     switch (f->type) {
     case GS_STRING:
         if (v->kind != GS_JV_STRING) { *why = jl_field_error(n, f->name, " must be a string"); return GS_INVALID_ARGUMENT; }
@@ -2665,6 +2689,258 @@ static int jl_decode_field(gs_node *n, const gs_field *f, gs_capture *c, gs_valu
     }
 }
 
+/* ----- a JSON value that is whole in memory ------------------------------ */
+
+/* The second scanner reads values that are whole: a +json message, a
+ * payload kept whole for jl_decode_deep. Each event goes to a handler. */
+typedef void jl_event_fn(gs_node *n, int ev, int container);
+
+static void jl_scan_piece(gs_node *n, const char *p, const char *end, jl_event_fn *fn, int container)
+{
+    gs_json *j = &n->jl.object_scan;
+    for (;;) {
+        int ev = gs_json_next(j, &p, end);
+        if (ev == GS_JSON_MORE || ev == GS_JSON_LINE) return;
+        fn(n, ev, container);
+    }
+}
+
+/* Scans p[0..len) as one JSON value. A newline is whitespace here, so it
+ * is read as a tab (a raw newline in a string stays invalid). Returns
+ * GS_OK, or INTERNAL for invalid JSON and RESOURCE_EXHAUSTED for nesting
+ * deeper than GS_MAX_DEPTH, with *why. */
+static int jl_scan_whole(gs_node *n, const char *p, size_t len, jl_event_fn *fn, int container,
+                         const char **why)
+{
+    static const char tab[] = "\t", newline[] = "\n";
+    const char *end = p + len;
+    gs_json_reset(&n->jl.object_scan);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        jl_scan_piece(n, p, nl ? nl : end, fn, container);
+        if (!nl) break;
+        jl_scan_piece(n, tab, tab + 1, fn, container);
+        p = nl + 1;
+    }
+    jl_scan_piece(n, newline, newline + 1, fn, container);
+    if (n->jl.object_scan.status != GS_JL_OK) {
+        *why = "invalid JSON";
+        return GS_INTERNAL;
+    }
+    if (n->jl.object_scan.too_deep) {
+        *why = put_limit_text(n->why, "nesting deeper than ", GS_MAX_DEPTH, "");
+        return GS_RESOURCE_EXHAUSTED;
+    }
+    return GS_OK;
+}
+
+static const char *jl_not_object(int container)
+{
+    return container == C_REQUEST ? "request must be an object" : "data must be an object";
+}
+
+/* ----- lists and messages from JSON --------------------------------------- */
+
+/* A request type with lists or message fields ("deep") is read in a second
+ * pass: its payload object's text (kept whole while the line is scanned:
+ * jl_raw_*; a +json message is whole already) goes through the scanner
+ * again, and each value is written as protobuf by the descriptor into
+ * deep_pb, which pb_decode then reads like any request. So the checks and
+ * texts are the scalar ones above, and a handler gets what a protobuf
+ * request would give it. A nested message gets a 5-byte length before its
+ * fields (a varint padded with 0x80 bytes, which protobuf allows), filled
+ * in at its close; lists are written unpacked. The payload's text and its
+ * protobuf are each at most GS_MAX_VALUE bytes. */
+
+static int jl_deep(const gs_desc *d)
+{
+    unsigned i;
+    for (i = 0; i < d->nfields; i++)
+        if (d->fields[i].flags & GS_REPEATED || d->fields[i].type == GS_MESSAGE) return 1;
+    return 0;
+}
+
+static int jl_deep_fail(gs_node *n, int status, const char *why)
+{
+    n->jl.deep_status = status;
+    n->jl.deep_why = why;
+    return status;
+}
+
+/* Room for n more bytes of protobuf. */
+static char *jl_deep_room(gs_node *n, size_t need)
+{
+    if (need > sizeof n->jl.deep_pb - n->jl.pb_len) {
+        jl_deep_fail(n, GS_RESOURCE_EXHAUSTED,
+                     put_limit_text(n->why, "request larger than ", GS_MAX_VALUE, " bytes as protobuf"));
+        return NULL;
+    }
+    return n->jl.deep_pb + n->jl.pb_len;
+}
+
+/* The message type of the object being read. */
+static const gs_desc *jl_deep_desc(const gs_node *n)
+{
+    const gs_jl_frame *top = &n->jl.frames[n->jl.nframes - 1];
+    return top->f ? top->f->msg : n->jl.deep_desc;
+}
+
+/* Asks for the next value, a member's or an element's, of field f. */
+static void jl_deep_want(gs_node *n, const gs_field *f)
+{
+    gs_json *j = &n->jl.object_scan;
+    if (f->type == GS_STRING || f->type == GS_BYTES) gs_json_want(j, n->jl.cap_bufs[0], GS_MAX_VALUE);
+    else gs_json_want(j, n->jl.deep_small, sizeof n->jl.deep_small);
+}
+
+static void jl_deep_member(gs_node *n)
+{
+    gs_json *j = &n->jl.object_scan;
+    const gs_desc *d = jl_deep_desc(n);
+    unsigned i;
+    n->jl.pending = NULL;
+    for (i = 0; i < d->nfields && !j->key_over; i++) {
+        const gs_field *f = &d->fields[i];
+        if (strlen(f->name) == j->key_len && memcmp(f->name, j->key, j->key_len) == 0) {
+            n->jl.pending = f;
+            jl_deep_want(n, f);
+            return;
+        }
+    }
+}
+
+/* A scalar element or member: checked as a top-level field would be,
+ * then written with its key. */
+static void jl_deep_scalar(gs_node *n, const gs_field *f)
+{
+    gs_json *j = &n->jl.object_scan;
+    gs_field one = *f;              /* an element is read as a singular field */
+    gs_capture c;
+    gs_value v;
+    const char *why = NULL;
+    char *d;
+    int status;
+    one.flags &= ~(unsigned)GS_REPEATED;
+    memset(&c, 0, sizeof c);
+    c.v.kind = j->kind;
+    c.v.over = j->str_over;
+    c.v.len = j->str_len;
+    c.v.num_neg = j->num_neg, c.v.num_int = j->num_int, c.v.num_big = j->num_big;
+    c.v.num_mag = j->num_mag;
+    c.buf = f->type == GS_STRING || f->type == GS_BYTES ? n->jl.cap_bufs[0] : n->jl.deep_small;
+    status = one.type == GS_MESSAGE ? GS_INVALID_ARGUMENT : jl_decode_field(n, &one, &c, &v, &why);
+    if (one.type == GS_MESSAGE) why = jl_field_error(n, f->name, " must be an object");
+    if (status != GS_OK) {
+        jl_deep_fail(n, status, why);
+        return;
+    }
+    if (pb_wire_of(f->type) == PB_LEN) {
+        d = jl_deep_room(n, 2 * PB_VARINT_MAX + v.s.n);
+        if (!d) return;
+        d = pb_put_key(d, f, PB_LEN);
+        d = pb_put_varint(d, v.s.n);
+        d = put_n(d, v.s.p, v.s.n);
+    } else {
+        d = jl_deep_room(n, 2 * PB_VARINT_MAX);
+        if (!d) return;
+        d = pb_put_key(d, f, pb_wire_of(f->type));
+        d = pb_put_scalar(d, f->type, pb_bits(f->type, &v));
+    }
+    n->jl.pb_len = (size_t)(d - n->jl.deep_pb);
+}
+
+static void jl_deep_push(gs_node *n, const gs_field *f, int array)
+{
+    gs_json *j = &n->jl.object_scan;
+    gs_jl_frame *fr = &n->jl.frames[n->jl.nframes++];
+    fr->f = f;
+    fr->array = (uint8_t)array;
+    fr->len_at = 0;
+    if (f && !array) {              /* a message: its key and a length to fill in */
+        char *d = jl_deep_room(n, PB_VARINT_MAX + 5);
+        if (!d) return;
+        d = pb_put_key(d, f, PB_LEN);
+        fr->len_at = (uint32_t)(d - n->jl.deep_pb);
+        n->jl.pb_len = fr->len_at + 5;
+    }
+    if (array) gs_json_elements(j);
+    if (f) gs_json_report_end(j);
+}
+
+/* A message closed: its length, as a 5-byte varint. */
+static void jl_deep_pop(gs_node *n)
+{
+    gs_jl_frame *fr = &n->jl.frames[--n->jl.nframes];
+    uint32_t len = (uint32_t)(n->jl.pb_len - fr->len_at - 5);
+    unsigned char *d = (unsigned char *)n->jl.deep_pb + fr->len_at;
+    unsigned i;
+    if (!fr->f || fr->array) return;
+    for (i = 0; i < 4; i++) d[i] = (unsigned char)((len >> (7 * i) & 0x7F) | 0x80);
+    d[4] = (unsigned char)(len >> 28);
+}
+
+static void jl_deep_value(gs_node *n)
+{
+    gs_json *j = &n->jl.object_scan;
+    const gs_jl_frame *top;
+    const gs_field *f;
+    int in_array, list;
+    if (n->jl.nframes == 0) {                       /* the payload */
+        if (j->kind == GS_JV_OBJECT) jl_deep_push(n, NULL, 0);
+        else if (j->kind != GS_JV_NULL) jl_deep_fail(n, GS_INVALID_ARGUMENT, jl_not_object(n->jl.deep_container));
+        return;
+    }
+    top = &n->jl.frames[n->jl.nframes - 1];
+    in_array = top->array;
+    f = in_array ? top->f : n->jl.pending;
+    list = (f->flags & GS_REPEATED) && !in_array;   /* the value must be an array */
+    if (j->kind == GS_JV_NULL) {
+        if (in_array) jl_deep_fail(n, GS_INVALID_ARGUMENT, jl_field_error(n, f->name, " has a null element"));
+        return;                                     /* a default */
+    }
+    if (list && j->kind != GS_JV_ARRAY) {
+        jl_deep_fail(n, GS_INVALID_ARGUMENT, jl_field_error(n, f->name, " must be a list"));
+    } else if (list) {
+        jl_deep_push(n, f, 1);
+    } else if (j->kind == GS_JV_OBJECT && f->type == GS_MESSAGE) {
+        jl_deep_push(n, f, 0);
+    } else {
+        jl_deep_scalar(n, f);       /* a wrong kind (an array, an object) says so */
+    }
+}
+
+static void jl_deep_event(gs_node *n, int ev, int container)
+{
+    if (n->jl.deep_status != GS_OK) return;         /* scanned to the end, nothing kept */
+    n->jl.deep_container = (uint8_t)container;
+    switch (ev) {
+    case GS_JSON_MEMBER: jl_deep_member(n); break;
+    case GS_JSON_ELEMENT: jl_deep_want(n, n->jl.frames[n->jl.nframes - 1].f); break;
+    case GS_JSON_VALUE: jl_deep_value(n); break;
+    case GS_JSON_END: jl_deep_pop(n); break;
+    default: break;
+    }
+}
+
+/* A deep request from its JSON text p[0..len) (the payload object). */
+static int jl_decode_deep(gs_node *n, unsigned mi, int container, const char *p, size_t len,
+                          gs_msg *msg, const char **why)
+{
+    const gs_desc *d = n->methods[mi]->in;
+    int status;
+    n->jl.deep_desc = d;
+    n->jl.pb_len = 0;
+    n->jl.nframes = 0;
+    n->jl.deep_status = GS_OK;
+    status = jl_scan_whole(n, p, len, jl_deep_event, container, why);
+    if (status != GS_OK) return status;
+    if (n->jl.deep_status != GS_OK) {
+        *why = n->jl.deep_why;
+        return n->jl.deep_status;
+    }
+    return pb_decode(d, n->jl.deep_pb, n->jl.pb_len, msg, why, n->why, sizeof n->why);
+}
+
 /* Fills *msg from the captured fields of payload `container`. */
 static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg,
                              const char **why)
@@ -2673,8 +2949,15 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
     uint8_t kind = n->jl.line.payload_kind[container];
     unsigned i;
     if (kind && kind != GS_JV_NULL && kind != GS_JV_OBJECT) {
-        *why = container == C_REQUEST ? "request must be an object" : "data must be an object";
+        *why = jl_not_object(container);
         return GS_INVALID_ARGUMENT;
+    }
+    if (n->jl.deep[mi] && kind == GS_JV_OBJECT) {   /* its text was kept whole */
+        if (n->jl.raw_over) {
+            *why = put_limit_text(n->why, "request larger than ", GS_MAX_VALUE, " bytes");
+            return GS_RESOURCE_EXHAUSTED;
+        }
+        return jl_decode_deep(n, mi, container, n->jl.raw, n->jl.raw_len, msg, why);
     }
     pb_clear(desc, msg);
     for (i = 0; i < desc->nfields; i++) {
@@ -2688,53 +2971,33 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
 }
 
 #if GS_MAX_CONNS > 0
-/* Scanner events of a JSON object that came whole: members at depth 1
- * are stored in payload `container`'s captures, as a line's would be. */
-static void jl_object_events(gs_node *n, int container, const char *p, const char *end)
+/* Scanner events of a +json message, read as a line's payload would be:
+ * members at depth 1 are stored in payload `container`'s captures. */
+static void jl_capture_event(gs_node *n, int ev, int container)
 {
     gs_json *j = &n->jl.object_scan;
-    for (;;) {
-        int ev = gs_json_next(j, &p, end);
-        if (ev == GS_JSON_MORE || ev == GS_JSON_LINE) return;
-        if (ev == GS_JSON_VALUE) {  /* only the top value is reported */
-            n->jl.line.payload_kind[container] = j->kind;
-            if (j->kind == GS_JV_OBJECT)
-                gs_json_expect(j, n->jl.payload_keys[container], n->jl.npayload_keys[container]);
-        }
-    }
+    if (ev != GS_JSON_VALUE) return;    /* only the top value is reported */
+    n->jl.line.payload_kind[container] = j->kind;
+    if (j->kind == GS_JV_OBJECT)
+        gs_json_expect(j, n->jl.payload_keys[container], n->jl.npayload_keys[container]);
 }
 
 /* A JSON object that came whole (an HTTP/2 +json message) decoded by
  * method mi's descriptor, with the checks and texts of a line's payload.
- * A newline is whitespace here, so it is read as a tab (a raw newline in
- * a string stays invalid). It uses the payload captures: a node should
- * not be fed a JSON line in part while it decodes one. */
+ * It uses the payload captures (or, for a deep type, the second pass's
+ * buffers): a node should not be fed a JSON line in part while it
+ * decodes one. */
 static int jl_decode_object(gs_node *n, unsigned mi, int container, const char *p, size_t len,
                             gs_msg *msg, const char **why)
 {
-    static const char tab[] = "\t", newline[] = "\n";
-    const char *end = p + len;
-    gs_json_reset(&n->jl.object_scan);
+    int status;
+    if (n->jl.deep[mi]) return jl_decode_deep(n, mi, container, p, len, msg, why);
     jl_reset_payload(n, container);
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        jl_object_events(n, container, p, nl ? nl : end);
-        if (!nl) break;
-        jl_object_events(n, container, tab, tab + 1);
-        p = nl + 1;
-    }
-    jl_object_events(n, container, newline, newline + 1);
-    if (n->jl.object_scan.status != GS_JL_OK) {
-        *why = "invalid JSON";
-        return GS_INTERNAL;
-    }
-    if (n->jl.object_scan.too_deep) {
-        *why = put_limit_text(n->why, "nesting deeper than ", GS_MAX_DEPTH, "");
-        return GS_RESOURCE_EXHAUSTED;
-    }
-    return jl_decode_payload(n, mi, container, msg, why);
+    status = jl_scan_whole(n, p, len, jl_capture_event, container, why);
+    return status != GS_OK ? status : jl_decode_payload(n, mi, container, msg, why);
 }
 #endif
+
 
 /* ----- handlers, one per request type ---------------------------------- */
 
@@ -3064,10 +3327,13 @@ static int jl_register(gs_node *n, unsigned mi, const gs_method *m)
 {
     unsigned i;
     int container = core_streams_in(m->kind) ? C_DATA : C_REQUEST;
-    if (!jl_captures_fit(n, container, m->in)) return -1;
-    for (i = 0; i < m->in->nfields; i++)
+    int deep = jl_deep(m->in);      /* read in a second pass: no captures */
+    if (!deep && !jl_captures_fit(n, container, m->in)) return -1;
+    for (i = 0; !deep && i < m->in->nfields; i++)
         n->jl.method_caps[mi][i] = jl_capture_for(n, container, &m->in->fields[i]);
     n->jl.measured[mi] = !jl_bounded(m->out) || jl_reply_room(m->out) > GS_REPLY_MAX;
+    n->jl.deep[mi] = (uint8_t)deep;
+    n->jl.deep_in[container] |= (uint8_t)deep;
     jl_expect_captures(n);
     return 0;
 }
@@ -3079,6 +3345,7 @@ static void jl_init(gs_node *n)
     n->jl.next_msg_id = 0;
     n->jl.last_stream_id = 0;
     n->jl.ncaps = n->jl.nstring_caps = 0;
+    n->jl.deep_in[C_REQUEST] = n->jl.deep_in[C_DATA] = 0;
     n->jl.out_len = 0;
     for (i = 0; i < GS_MAX_STREAMS; i++) n->jl.buckets[i] = -1;
     gs_json_reset(&n->jl.scan);
@@ -3091,9 +3358,13 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
 {
     const char *p = in, *end = in + len;
     while (p < end && (n->urgent_len == 0 || core_run_urgent(n)) && jl_room(n) == ROOM_OK) {
-        switch (gs_json_next(&n->jl.scan, &p, end)) {
+        const char *from = p;
+        int ev = gs_json_next(&n->jl.scan, &p, end);
+        if (n->jl.raw_on) jl_raw_add(n, from, p);
+        switch (ev) {
         case GS_JSON_MEMBER: jl_on_member(n); break;
         case GS_JSON_VALUE: jl_on_value(n); break;
+        case GS_JSON_END: n->jl.raw_on = 0; break;      /* the kept payload closed */
         case GS_JSON_LINE:
             jl_on_line(n);
             jl_reset_line(n);

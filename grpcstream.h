@@ -898,18 +898,37 @@ typedef struct {                    /* the log: a ring of entries, or a file */
 #endif
 } gs_log;
 
+typedef struct {                    /* an open container of a deep request */
+    const gs_field *f;              /* its field (NULL: the payload object) */
+    uint32_t len_at;                /* a message's length, to fill in */
+    uint8_t array;
+} gs_jl_frame;
+
 typedef struct {                    /* the JSON-lines front end */
     int initialised;
     size_t id_json_len;
     char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
     uint64_t next_msg_id, last_stream_id;
     gs_json scan;
-#if GS_MAX_CONNS > 0
-    gs_json object_scan;                /* a +json message (HTTP/2) */
-#endif
+    gs_json object_scan;                /* a value whole in memory: +json, a deep payload */
     gs_line line;
     uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];
     uint8_t measured[GS_MAX_METHODS];   /* replies without a static bound */
+    uint8_t deep[GS_MAX_METHODS];       /* requests with lists or messages... */
+    uint8_t deep_in[3];                 /* ...by container: keep payloads whole */
+    uint8_t raw_on, raw_over, raw_container;
+    size_t raw_len;
+    char raw[GS_MAX_VALUE];             /* the payload's text, for a deep request */
+    size_t pb_len;
+    char deep_pb[GS_MAX_VALUE];         /* ...as protobuf */
+    char deep_small[GS_JSON_SMALL];
+    gs_jl_frame frames[GS_MAX_DEPTH];
+    unsigned nframes;
+    const gs_desc *deep_desc;
+    const gs_field *pending;            /* the member being read */
+    int deep_status;
+    const char *deep_why;
+    uint8_t deep_container;
     gs_capture caps[GS_MAX_CAPTURES];
     unsigned ncaps, nstring_caps;
     char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];

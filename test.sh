@@ -323,7 +323,7 @@ fi
 if need examples/interop_server.c examples/grpc/testing/test.proto examples/grpc/testing/messages.proto \
         examples/grpc/testing/empty.proto tests/h2/interop_cases.py tests/h2/interop_cases.js \
         tests/h2/common.py tests/malloc_count.c; then
-    INTEROP_FLAGS="-DGS_MAIN_SERVICES=interop_services -DGS_MAX_MESSAGE=524288 -DGS_MAX_FIELDS=16 -DGS_MAX_CAPTURES=24 -DGS_MAX_STREAMS=32"
+    INTEROP_FLAGS="-DGS_MAIN_SERVICES=interop_services -DGS_MAX_MESSAGE=524288 -DGS_MAX_FIELDS=16 -DGS_MAX_STREAMS=32"
     IOP=$B/interop_server
     check "interop: build examples/interop_server.c (512 KiB messages)" \
         gcc $WARN -O2 $INTEROP_FLAGS -I. -o "$IOP" examples/interop_server.c grpcstream.c json.c
