@@ -320,7 +320,8 @@ if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py t
 fi
 
 # ------------------------- gRPC's interop TestService (examples/interop_server.c)
-if need examples/interop_server.c examples/grpc/testing/test.proto examples/grpc/testing/messages.proto \
+if need examples/interop_server.c examples/interop.jsonl examples/interop.out \
+        examples/grpc/testing/test.proto examples/grpc/testing/messages.proto \
         examples/grpc/testing/empty.proto tests/h2/interop_cases.py tests/h2/interop_cases.js \
         tests/h2/common.py tests/malloc_count.c; then
     INTEROP_FLAGS="-DGS_MAIN_SERVICES=interop_services -DGS_MAX_MESSAGE=524288 -DGS_MAX_FIELDS=16 -DGS_MAX_STREAMS=32"
@@ -348,6 +349,26 @@ if need examples/interop_server.c examples/grpc/testing/test.proto examples/grpc
           "$(wc -l < "$B/iop-heap.txt")" ] && [ "$(wc -l < "$B/iop-heap.txt")" -ge 1 ]
     }
     check "interop: no heap call after the first connection, over every case (20 concurrent 314 KB calls included)" interop_heap
+    # the same services over JSON lines: nested messages and lists read
+    # and written as proto3's JSON mapping says
+    check "interop: examples/interop.jsonl over JSON lines" run_case "$IOP" examples/interop.jsonl examples/interop.out
+    [ -n "$IOP_ASAN" ] && check "interop: examples/interop.jsonl (asan)" run_case "$IOP_ASAN" examples/interop.jsonl examples/interop.out
+    interop_jsonl_heap() {    # 20,000 nested requests: no heap call from start to end
+        { sed -n 1p examples/interop.jsonl
+          i=1; while [ $i -le 2000 ]; do
+              sed -n '3,4p;6p' examples/interop.jsonl
+              sed -n '7,9p' examples/interop.jsonl | sed "s/\"s1\"/\"s$i\"/"
+              i=$((i + 1))
+          done; } > "$B/iop-load.jsonl"
+        rm -f "$B/iop-jl-heap.txt"
+        MALLOC_COUNT_OUT="$B/iop-jl-heap.txt" LD_PRELOAD="$PWD/$B/malloc_count.so" "$IOP" \
+            < "$B/iop-load.jsonl" > "$B/iop-load.out" 2> /dev/null || return 1
+        cat "$B/iop-jl-heap.txt"
+        [ "$(grep -c '"status": "OK", "response"' "$B/iop-load.out")" -eq 2000 ] || return 1
+        [ "$(grep -c '"aggregated_payload_size": 4' "$B/iop-load.out")" -eq 2000 ] || return 1
+        grep -q 'malloc=0 calloc=0 realloc=0 free=0 other=0' "$B/iop-jl-heap.txt"
+    }
+    check "interop: no heap call over 12,000 JSON lines of nested requests and replies" interop_jsonl_heap
 fi
 
 # --------------------------------------------------- fixed memory
