@@ -14,6 +14,8 @@
  * every 50 ms while a follower waits, calls stat/fstat and reads new lines
  * with pread; a stream reading the log (gs_pump, gs_feed) calls pread.
  * Build with -DGS_NO_FILE_LOG and the core calls no I/O function at all.
+ * Float and double fields' JSON text uses snprintf and strtod; build with
+ * -DGS_NO_FLOAT to leave them out (gs_register then refuses such fields).
  *
  * Every size is a compile-time macro below; sizeof(gs_node) is the whole
  * memory a configuration takes.
@@ -43,10 +45,13 @@
 #ifndef GS_MAX_METHODS      /* registered methods, built-ins included */
 #define GS_MAX_METHODS 16
 #endif
-#ifndef GS_MAX_FIELDS       /* fields in one message type */
+#ifndef GS_MAX_FIELDS       /* fields in one message type (32 bytes each in
+                               every gs_msg) */
 #define GS_MAX_FIELDS 8
 #endif
-#ifndef GS_MAX_CAPTURES     /* distinct payload fields the JSON front end reads */
+#ifndef GS_MAX_CAPTURES     /* distinct payload fields the JSON front end reads
+                               (top-level scalars of request types without
+                               lists or messages; the others take none) */
 #define GS_MAX_CAPTURES 12
 #endif
 #ifndef GS_MAX_STRING_CAPTURES /* of which strings (each GS_MAX_VALUE bytes) */
@@ -427,12 +432,18 @@ typedef struct gs_method {
     int (*half_close)(gs_node *, gs_stream *, const char **why);
 } gs_method;
 
-/* gs_register adds a method (the caller keeps *m alive). Returns 0, or -1
- * (and nothing is kept) when GS_MAX_METHODS, GS_MAX_FIELDS, GS_MAX_CAPTURES
- * or GS_MAX_STRING_CAPTURES is too small for it, a name is longer than
- * GS_MAX_NAME (GS_JSON_KEY_MAX for field names), a handler its kind needs
- * is missing, or its worst reply needs more than GS_REPLY_MAX (JSON) or,
- * with HTTP/2, GS_H2_BUF - 5 bytes (protobuf). */
+/* gs_register adds a method (the caller keeps *m alive, and its
+ * descriptors). Returns 0, or -1 (and nothing is kept) when
+ * GS_MAX_METHODS, GS_MAX_FIELDS, GS_MAX_CAPTURES or GS_MAX_STRING_CAPTURES
+ * is too small for it, a name is longer than GS_MAX_NAME (GS_JSON_KEY_MAX
+ * for field names, GS_MAX_NAME for enum value names), a field is not valid
+ * (number 0 or past 2^29-1, twice in a type, an unknown type or flag, a
+ * message field without its type; float or double with GS_NO_FLOAT:
+ * nested types are checked 8 levels deep), or a handler its kind needs is
+ * missing. A reply type whose worst case does not fit GS_REPLY_MAX (JSON)
+ * or GS_MAX_MESSAGE (protobuf), or has no bound (lists, messages, bytes),
+ * is taken: each reply is measured, and one that does not fit ends its
+ * call RESOURCE_EXHAUSTED. */
 int gs_register(gs_node *node, const gs_method *m);
 
 /* gs_unary_call, from a unary() handler, returns its call (for
