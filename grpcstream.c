@@ -1988,8 +1988,9 @@ static char *jl_put_status(char *d, int status)
 
 /* Scalars are written as proto3's JSON mapping has them: 32-bit integers
  * and GS_JSON_NUMBER fields as numbers, other 64-bit integers as strings,
- * float and double as numbers (the shortest %g text that reads back the
- * same; "NaN", "Infinity", "-Infinity" as strings), enums by name (by
+ * float and double as numbers (the fewest digits that read back the
+ * same, as Python's repr writes them; "NaN", "Infinity", "-Infinity" as
+ * strings), enums by name (by
  * number when the value has none), bytes as padded base64, messages as
  * objects, lists as arrays. Every field is written, defaults included,
  * except a message field that is absent. jl_msg_size is exactly what
@@ -2012,25 +2013,28 @@ static char *jl_put_i64(char *d, int64_t x)
 }
 
 #ifndef GS_NO_FLOAT
-/* A float or double: the shortest %g text that reads back as x (0.1,
- * 1e+300, 5e-324), whole numbers below 1e17 without an exponent (100). */
+/* A float or double as Python's repr() writes one: the fewest digits that
+ * read back as x; plain between 1e-4 and 1e16, with ".0" when whole
+ * (100.0, 0.0005, -0.0), else with an exponent (1e+300, 5e-324). */
 static char *jl_put_float(char *d, double x, int single)
 {
-    char buf[JL_SCALAR_MAX], *exp;
-    int prec, most = single ? 9 : 17;
+    char buf[JL_SCALAR_MAX], *e;
+    int digits, most = single ? 9 : 17, exp10;
     if (x != x) return PUT(d, "\"NaN\"");
     if (x > DBL_MAX) return PUT(d, "\"Infinity\"");
     if (x < -DBL_MAX) return PUT(d, "\"-Infinity\"");
-    for (prec = 1;; prec++) {       /* at most 24 bytes: "-1.2345678901234567e-308" */
+    for (digits = 1;; digits++) {   /* at most 24 bytes: "-1.2345678901234567e-308" */
         double back;
-        if (snprintf(buf, sizeof buf, "%.*g", prec, x) >= (int)sizeof buf) return PUT(d, "0");
+        if (snprintf(buf, sizeof buf, "%.*e", digits - 1, x) >= (int)sizeof buf) return PUT(d, "0.0");
         back = strtod(buf, NULL);
-        if (prec == most || (single ? (float)back == (float)x : back == x)) break;
+        if (digits == most || (single ? (float)back == (float)x : back == x)) break;
     }
-    exp = strchr(buf, 'e');         /* %g wrote 100 as 1e+02: below 1e17, write it plainly */
-    if (exp && atoi(exp + 1) >= prec && atoi(exp + 1) < 17)
-        snprintf(buf, sizeof buf, "%.*g", atoi(exp + 1) + 1, x);
-    return put(d, buf);
+    e = strchr(buf, 'e');
+    exp10 = e ? atoi(e + 1) : 0;
+    if (exp10 < -4 || exp10 >= 16) return put(d, buf);
+    snprintf(buf, sizeof buf, "%.*f", digits - 1 - exp10 > 0 ? digits - 1 - exp10 : 0, x);
+    d = put(d, buf);
+    return strchr(buf, '.') ? d : PUT(d, ".0");
 }
 #endif
 

@@ -252,19 +252,39 @@ static int dumps_string(dumps_ctx *c)
     return 0;
 }
 
+static int dumps_digits(dumps_ctx *c)
+{
+    const char *s = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++;
+    return c->p > s;
+}
+
+/* An integer as Python writes an int ("-0" never), or a float as its repr
+ * writes one: a fraction (1.5, -0.0) or an exponent of at least two digits
+ * with a sign (1e+300, 5e-324, 1.5e-05). */
 static int dumps_number(dumps_ctx *c)
 {
-    /* the node only writes integers; "-0" never (Python prints 0) */
     const char *s = c->p;
+    int neg_zero;
     if (c->p < c->end && *c->p == '-') c->p++;
     if (c->p == c->end || *c->p < '0' || *c->p > '9') return 0;
-    if (*c->p == '0') {
+    if (*c->p == '0') c->p++;
+    else dumps_digits(c);
+    neg_zero = *s == '-' && c->p - s == 2 && s[1] == '0';
+    if (c->p < c->end && *c->p == '.') {
         c->p++;
-        if (*s == '-') return 0;
-    } else {
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++;
+        if (!dumps_digits(c)) return 0;
+        neg_zero = 0;
     }
-    return 1;
+    if (c->p < c->end && *c->p == 'e') {
+        const char *e;
+        c->p++;
+        if (c->p == c->end || (*c->p != '+' && *c->p != '-')) return 0;
+        e = ++c->p;
+        if (!dumps_digits(c) || c->p - e < 2) return 0;
+        neg_zero = 0;
+    }
+    return !neg_zero;
 }
 
 static int dumps_container(dumps_ctx *c, int obj)

@@ -15,6 +15,8 @@
  *     ids are unique and <= last_stream_id; a waiting stream is queued
  *     nowhere; a stream that appears during a gs_feed has no deadline or
  *     one after the clock's present (timeout_ms > 0 is always in the future);
+ *   - the built-ins and two echo methods with lists and nested messages
+ *     (T/Deep, T/Leaf) are served;
  *   - every output line is one object in json.dumps form (ASCII only,
  *     ", " and ": ", escapes as Python writes them), starts with
  *     {"src": ", fits GS_REPLY_MAX, ends with "msg_id": N}} where N counts
@@ -24,6 +26,34 @@
 #include "fuzz_common.h"
 
 static gs_node node;
+
+/* T/Deep: a unary echo of a request type with lists, a nested (recursive)
+ * message, an enum, bytes and a double, so that JSON lines' second pass
+ * (lists and messages read as protobuf) and the JSON mapping's writer run
+ * on what the fuzzer makes of such requests. Three fields: it fits the
+ * smallest GS_MAX_FIELDS. */
+static const gs_enum_value deep_enum_values[] = { { "ZERO", 0 }, { "ONE", 1 } };
+static const gs_enum deep_enum = { deep_enum_values, 2 };
+static const gs_desc deep;
+static const gs_field deep_fields[] = {
+    GS_LIST("n", 1, GS_SINT64), GS_MESSAGE_FIELD("m", 2, &deep, GS_REPEATED),
+    GS_ENUM_FIELD("e", 3, &deep_enum, 0)
+};
+static const gs_desc deep = { "Deep", deep_fields, 3 };
+static const gs_field leaf_fields[] = {
+    GS_FIELD("b", 1, GS_BYTES), GS_FIELD("d", 2, GS_DOUBLE), GS_MESSAGE_FIELD("deep", 3, &deep, 0)
+};
+static const gs_desc leaf = { "Leaf", leaf_fields, 3 };
+
+static int deep_echo(gs_node *n, const gs_msg *req, gs_msg *resp, const char **why)
+{
+    (void)n, (void)why;
+    *resp = *req;
+    return GS_OK;
+}
+
+static const gs_method deep_method = { "T", "Deep", GS_UNARY, &deep, &deep, deep_echo, NULL, NULL, NULL, NULL };
+static const gs_method leaf_method = { "T", "Leaf", GS_UNARY, &leaf, &leaf, deep_echo, NULL, NULL, NULL, NULL };
 
 /* ----- output lines --------------------------------------------------- */
 
@@ -232,6 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in = (const char *)data + 1;
     n = size - 1;
     gs_init(&node);
+    gs_register(&node, &deep_method);
+    gs_register(&node, &leaf_method);
     pend_len = 0;
     expect_msg_id = 0;
 

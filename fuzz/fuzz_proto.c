@@ -1,6 +1,6 @@
 /*
- * fuzz_proto.c - the protobuf codec (grpcstream.c: pb_decode, pb_encode,
- * pb_size_max) under libFuzzer. grpcstream.c is included whole: its pb_
+ * fuzz_proto.c - the protobuf codec (grpcstream.c: pb_decode, pb_put_msg,
+ * pb_msg_size, pb_size_max, gs_iter) under libFuzzer. grpcstream.c is included whole: its pb_
  * functions are static. Built with a small GS_MAX_VALUE (fuzz/run.sh), so
  * strings over the limit fit in an input.
  *
@@ -14,9 +14,14 @@
  *     only bit 63, strings UTF-8 and at most GS_MAX_VALUE bytes): the same
  *     status, and on GS_OK the same values; a failure has a why that fits
  *     its room;
- *   - round trip: what decodes OK is re-encoded (pb_encode, into exactly
+ *   - round trip: what decodes OK is re-encoded (pb_put_msg, into exactly
  *     pb_size_max bytes) in at most as many bytes as the input, decodes
  *     OK to the same message, and re-encodes to the same bytes.
+ * The same bytes are also decoded as a message of every proto3 type with
+ * lists and nested (recursive) messages. What decodes OK is re-encoded
+ * (pb_msg_size bytes exactly, lists packed, messages kept as their bytes),
+ * decodes OK again, and then re-encodes to the same bytes; its JSON text
+ * is exactly jl_msg_size bytes and reads as JSON.
  */
 #ifndef GS_NO_MAIN
 #define GS_NO_MAIN
@@ -110,6 +115,7 @@ static int ref_pb_decode(const gs_desc *d, const uint8_t *buf, size_t len, gs_ms
             break;
         case GS_UINT64: m->v[f].u = v; break;
         case GS_BOOL: m->v[f].b = v != 0; break;
+        default: abort();           /* these descriptors have no other type */
         }
     }
     return GS_OK;
@@ -138,6 +144,7 @@ static void same_msg(const gs_msg *a, const gs_msg *b, const char *what)
             FUZZ_CHECK(!a->v[i].b == !b->v[i].b, "%s: %s.%s %d vs %d", what, a->desc->name, f->name,
                        a->v[i].b, b->v[i].b);
             break;
+        default: abort();           /* these descriptors have no other type */
         }
     }
 }
@@ -161,16 +168,75 @@ static void one(const gs_desc *d, const char *buf, size_t len, char *why_buf, si
     e1 = malloc(max ? max : 1);
     e2 = malloc(max ? max : 1);
     if (!e1 || !e2) abort();
-    n1 = (size_t)(pb_encode(e1, &m) - e1);
+    n1 = (size_t)(pb_put_msg(e1, &m) - e1);
     FUZZ_CHECK(n1 <= max && n1 <= len, "%s: re-encoded in %zu bytes (input %zu, max %zu)", d->name, n1, len, max);
     why = NULL;
     status = pb_decode(d, e1, n1, &again, &why, why_buf, why_cap);
     FUZZ_CHECK(status == GS_OK, "%s: re-encoding does not decode: %d %s", d->name, status, why ? why : "");
     same_msg(&m, &again, "round trip");
-    n2 = (size_t)(pb_encode(e2, &again) - e2);
+    n2 = (size_t)(pb_put_msg(e2, &again) - e2);
     FUZZ_CHECK(n2 == n1 && fuzz_memeq(e1, e2, n1), "%s: second encoding differs", d->name);
     free(e1);
     free(e2);
+}
+
+/* ----- every proto3 type, lists and nested messages ----------------------- */
+
+static const gs_enum_value deep_enum_values[] = { { "ZERO", 0 }, { "ONE", 1 }, { "MINUS", -1 } };
+static const gs_enum deep_enum = { deep_enum_values, 3 };
+static const gs_desc deep;
+static const gs_field deep_fields[] = {
+    GS_FIELD("i32", 1, GS_INT32), GS_LIST("s64", 2, GS_SINT64), GS_FIELD("f32", 3, GS_FIXED32),
+    GS_LIST("d", 4, GS_DOUBLE), GS_ENUM_FIELD("e", 5, &deep_enum, GS_REPEATED),
+    GS_FIELD("by", 6, GS_BYTES), GS_MESSAGE_FIELD("next", 7, &deep, 0),
+    GS_MESSAGE_FIELD("items", 8, &deep, GS_REPEATED)
+};
+static const gs_desc deep = { "Deep", deep_fields, 8 };
+
+/* Whether text[0..n) is one valid JSON value (json.c's scanner says). */
+static int json_valid(const char *text, size_t n)
+{
+    static gs_json j;
+    const char *p = text, *end = text + n;
+    static const char nl = '\n';
+    const char *q = &nl;
+    gs_json_reset(&j);
+    while (gs_json_next(&j, &p, end) != GS_JSON_MORE) {}
+    while (gs_json_next(&j, &q, &nl + 1) != GS_JSON_LINE) {}
+    return j.status == GS_JL_OK;
+}
+
+static void one_deep(const char *buf, size_t len)
+{
+    gs_msg m, again;
+    const char *why = NULL;
+    char why_buf[128], *e1, *e2, *text;
+    size_t n1, n2, tn;
+    if (pb_decode(&deep, buf, len, &m, &why, why_buf, sizeof why_buf) != GS_OK) {
+        FUZZ_CHECK(why && *why, "Deep: failure without why");
+        return;
+    }
+    n1 = pb_msg_size(&m, 0);
+    FUZZ_CHECK(n1 != PB_UNBOUNDED, "Deep: a decoded message nests too deep to encode");
+    e1 = malloc(n1 ? n1 : 1);
+    if (!e1) abort();
+    FUZZ_CHECK((size_t)(pb_put_msg(e1, &m) - e1) == n1, "Deep: pb_put_msg wrote other than pb_msg_size");
+    FUZZ_CHECK(pb_decode(&deep, e1, n1, &again, &why, why_buf, sizeof why_buf) == GS_OK,
+               "Deep: re-encoding does not decode: %s", why ? why : "");
+    n2 = pb_msg_size(&again, 0);
+    e2 = malloc(n2 ? n2 : 1);
+    if (!e2) abort();
+    FUZZ_CHECK((size_t)(pb_put_msg(e2, &again) - e2) == n2, "Deep: second pb_put_msg wrote other than its size");
+    /* the first re-encoding packs lists; from then on it is stable */
+    FUZZ_CHECK(n2 == n1 && fuzz_memeq(e1, e2, n1), "Deep: second encoding differs");
+    tn = jl_msg_size(&m);
+    text = malloc(tn ? tn : 1);
+    if (!text) abort();
+    FUZZ_CHECK((size_t)(jl_put_msg(text, &m) - text) == tn, "Deep: jl_put_msg wrote other than jl_msg_size");
+    FUZZ_CHECK(json_valid(text, tn), "Deep: its JSON text is not valid JSON: %.*s", (int)(tn > 200 ? 200 : tn), text);
+    free(e1);
+    free(e2);
+    free(text);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -185,6 +251,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf || !why_buf) abort();
     if (len) memcpy(buf, data + 1, len);
     for (i = 0; i < LEN(descs); i++) one(descs[i], len ? buf : NULL, len, why_buf, why_cap);
+    one_deep(len ? buf : NULL, len);
     free(buf);
     free(why_buf);
     return 0;
