@@ -343,6 +343,12 @@ if need examples/interop_server.c examples/interop.jsonl examples/interop.out \
     else
         skip "interop (grpc-js): node not installed"
     fi
+    # the cases themselves, against a grpcio TestService (they must pass there too)
+    if need tests/h2/interop_ref_server.py; then
+        REF="$PY3 tests/h2/interop_ref_server.py"
+        collect "interop cases vs grpcio reference (grpcio):" "$PY3" tests/h2/interop_cases.py --server "$REF" --build-dir "$B/h2-iop-ref"
+        have node && collect "interop cases vs grpcio reference (grpc-js):" node tests/h2/interop_cases.js --server "$REF"
+    fi
     interop_heap() {
         cat "$B/iop-heap.txt" || return 1
         [ "$(grep -c 'malloc=0 calloc=0 realloc=0 free=0 other=0 after=accept fired=1' "$B/iop-heap.txt")" -eq \
