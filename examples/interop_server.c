@@ -349,29 +349,32 @@ static int output_start(gs_node *node, gs_stream *s, const gs_msg *req, const ch
  * head's interval is being waited out (the timer wakes it), else GS_AGAIN. */
 static int output_resume(const output_state *st) { return st->sleeping ? GS_WAIT : GS_AGAIN; }
 
-/* FullDuplexCall: each request's responses follow it, as soon as due;
- * after a requested status, further requests are ignored. */
+/* Takes one request of a duplex call. FullDuplexCall sends its responses
+ * as soon as they are due; HalfDuplexCall keeps them until the client
+ * half-closes (GS_WAIT: next() waits). After a requested status, further
+ * requests are ignored. */
+static int duplex_recv(gs_stream *s, const gs_msg *in, int half, const char **why)
+{
+    output_state *st = gs_stream_state(s);
+    int status;
+    if (st->end_status) return GS_WAIT;
+    status = owe(st, in, why);
+    if (status != GS_OK) return status;
+    return half ? GS_WAIT : output_resume(st);
+}
+
 static int full_duplex_recv(gs_node *node, gs_stream *s, const gs_msg *in, gs_msg *out,
                             const char **why)
 {
-    output_state *st = gs_stream_state(s);
-    int status;
     (void)node, (void)out;
-    if (st->end_status) return GS_WAIT;
-    status = owe(st, in, why);
-    return status != GS_OK ? status : output_resume(st);
+    return duplex_recv(s, in, 0, why);
 }
 
-/* HalfDuplexCall: requests are kept until the client half-closes. */
 static int half_duplex_recv(gs_node *node, gs_stream *s, const gs_msg *in, gs_msg *out,
                             const char **why)
 {
-    output_state *st = gs_stream_state(s);
-    int status;
     (void)node, (void)out;
-    if (st->end_status) return GS_WAIT;
-    status = owe(st, in, why);
-    return status != GS_OK ? status : GS_WAIT;
+    return duplex_recv(s, in, 1, why);
 }
 
 static int duplex_half_close(gs_node *node, gs_stream *s, const char **why)
