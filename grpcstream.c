@@ -2343,12 +2343,13 @@ static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
  * protobuf. Not supported: a deep payload of more than GS_MAX_VALUE bytes
  * of text or of protobuf. */
 
-/* Payload containers (index into gs_line.payload_kind and capture.container). */
+/* Payload containers (index into gs_line.payload and capture.container). */
 enum { C_REQUEST = 1, C_DATA = 2 };
 /* States of gs_idbuf / gs_namebuf. */
 enum { V_ABSENT, V_OK, V_NOT_STRING, V_LONG };
-/* Members the scanner reports, by tag: where the value just wanted goes. */
-enum { T_SKIP, T_BODY, T_REQUEST, T_DATA };
+/* Payload objects the scanner reports, by tag (deep requests: their text
+ * is kept). */
+enum { T_NONE, T_REQUEST, T_DATA };
 
 enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL,
        M_STATE, M_CALL, M_UNKNOWN };
@@ -2366,7 +2367,7 @@ static const struct { const char *name; size_t len; } jl_type_names[] = {
 static void jl_reset_payload(gs_node *n, int container)
 {
     unsigned i;
-    n->jl.line.payload_kind[container] = 0;
+    n->jl.line.payload[container].kind = 0;
     for (i = 0; i < n->jl.npayload_keys[container]; i++)
         n->jl.payload_keys[container][i].into->kind = 0;
 }
@@ -2374,18 +2375,17 @@ static void jl_reset_payload(gs_node *n, int container)
 static void jl_reset_body(gs_node *n)
 {
     gs_line *l = &n->jl.line;
-    l->body_kind = 0;
+    l->body.kind = 0;
     l->msg_id_value.kind = l->timeout.kind = 0;
     l->type.v.kind = l->service.v.kind = l->method.v.kind = 0;
     l->node_id.v.kind = l->stream_id.v.kind = 0;
-    l->payload_kind[C_REQUEST] = l->payload_kind[C_DATA] = 0;
+    l->payload[C_REQUEST].kind = l->payload[C_DATA].kind = 0;
 }
 
 static void jl_reset_line(gs_node *n)
 {
     n->jl.raw_on = 0;
-    n->jl.line.top_kind = 0;
-    n->jl.line.target = T_SKIP;
+    n->jl.line.top.kind = 0;
     n->jl.line.src.v.kind = n->jl.line.dest.v.kind = 0;
     jl_reset_body(n);
 }
@@ -2423,8 +2423,10 @@ static int jl_state(const gs_json_value *v)
 /* ----- the members each object expects --------------------------------- */
 
 /* The scanner matches member names against these tables itself: scalars
- * go straight to the line's buffers, and only body, request and data come
- * back as events (PROTOCOL.md 1; a member not listed is skipped). */
+ * go straight to the line's buffers, and it enters the line's object, body,
+ * request and data with their keys (gs_json_key_nest), so a line costs no
+ * event but its end (PROTOCOL.md 1; a member not listed is skipped). Only
+ * a payload object that a deep request keeps whole is reported. */
 
 static gs_json_key jl_key(const char *name, int tag, gs_json_value *into, char *sink, size_t cap)
 {
@@ -2434,7 +2436,6 @@ static gs_json_key jl_key(const char *name, int tag, gs_json_value *into, char *
 }
 #define JL_TEXT_KEY(name, b) jl_key(name, 0, &(b)->v, (b)->buf, sizeof (b)->buf)
 #define JL_NUMBER_KEY(name, v) jl_key(name, 0, v, NULL, 0)
-#define JL_TAG_KEY(name, tag) jl_key(name, tag, NULL, NULL, 0)
 #define JL_ENVELOPE_KEYS (sizeof ((gs_jl *)0)->envelope_keys / sizeof (gs_json_key))
 #define JL_BODY_KEYS (sizeof ((gs_jl *)0)->body_keys / sizeof (gs_json_key))
 
@@ -2442,26 +2443,34 @@ static void jl_expect_init(gs_node *n)
 {
     gs_line *l = &n->jl.line;
     gs_json_key *e = n->jl.envelope_keys, *b = n->jl.body_keys;
+    n->jl.top_key = JL_NUMBER_KEY("", &l->top);
+    gs_json_key_nest(&n->jl.top_key, e, JL_ENVELOPE_KEYS);
+    gs_json_expect_top(&n->jl.scan, &n->jl.top_key);
     e[0] = JL_TEXT_KEY("src", &l->src);
     e[1] = JL_TEXT_KEY("dest", &l->dest);
-    e[2] = JL_TAG_KEY("body", T_BODY);
+    e[2] = JL_NUMBER_KEY("body", &l->body);
+    gs_json_key_nest(&e[2], b, JL_BODY_KEYS);
     /* in the order requests usually name them: the scanner's search
      * starts after the member it matched last */
     b[0] = JL_TEXT_KEY("type", &l->type);
     b[1] = JL_NUMBER_KEY("msg_id", &l->msg_id_value);
     b[2] = JL_TEXT_KEY("stream_id", &l->stream_id);
-    b[3] = JL_TAG_KEY("data", T_DATA);
+    b[3] = JL_NUMBER_KEY("data", &l->payload[C_DATA]);
     b[4] = JL_TEXT_KEY("service", &l->service);
     b[5] = JL_TEXT_KEY("method", &l->method);
-    b[6] = JL_TAG_KEY("request", T_REQUEST);
+    b[6] = JL_NUMBER_KEY("request", &l->payload[C_REQUEST]);
     b[7] = JL_NUMBER_KEY("timeout_ms", &l->timeout);
     b[8] = JL_TEXT_KEY("node_id", &l->node_id);
     n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
+    gs_json_key_nest(&b[3], n->jl.payload_keys[C_DATA], 0);
+    gs_json_key_nest(&b[6], n->jl.payload_keys[C_REQUEST], 0);
 }
 
-/* The payload fields registered methods read, per container. */
+/* The payload fields registered methods read, per container; a container
+ * some deep request uses is reported when it starts, to keep its text. */
 static void jl_expect_captures(gs_node *n)
 {
+    gs_json_key *data = &n->jl.body_keys[3], *request = &n->jl.body_keys[6];
     unsigned i;
     n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
     for (i = 0; i < n->jl.ncaps; i++) {
@@ -2469,45 +2478,18 @@ static void jl_expect_captures(gs_node *n)
         n->jl.payload_keys[c->container][n->jl.npayload_keys[c->container]++] =
             jl_key(c->name, 0, &c->v, c->buf, c->buf == c->small ? sizeof c->small : GS_MAX_VALUE);
     }
+    gs_json_key_nest(data, n->jl.payload_keys[C_DATA], n->jl.npayload_keys[C_DATA]);
+    gs_json_key_nest(request, n->jl.payload_keys[C_REQUEST], n->jl.npayload_keys[C_REQUEST]);
+    data->tag = n->jl.deep_in[C_DATA] ? T_DATA : T_NONE;
+    request->tag = n->jl.deep_in[C_REQUEST] ? T_REQUEST : T_NONE;
 }
 
-/* A member the scanner reports: body, request or data. */
-static void jl_on_member(gs_node *n)
-{
-    gs_json *j = &n->jl.scan;
-    switch (j->key_tag) {
-    case T_BODY: jl_reset_body(n); break;
-    case T_REQUEST: jl_reset_payload(n, C_REQUEST); break;
-    case T_DATA: jl_reset_payload(n, C_DATA); break;
-    default: return;                /* an object that expects nothing */
-    }
-    n->jl.line.target = j->key_tag;
-    gs_json_want(j, NULL, 0);
-}
-
-/* A reported value: the top one, body, request or data (objects: just
- * begun, and told what they expect). */
+/* A reported value: a payload object a deep request keeps whole (just
+ * begun; the scanner entered it with its keys). */
 static void jl_on_value(gs_node *n)
 {
-    gs_json *j = &n->jl.scan;
-    gs_line *l = &n->jl.line;
-    int t = l->target, object = j->kind == GS_JV_OBJECT;
-    l->target = T_SKIP;
-    /* the top value (containers are reported once opened, at depth 1) */
-    if (j->depth == (object || j->kind == GS_JV_ARRAY ? 1 : 0)) {
-        l->top_kind = j->kind;
-        if (object) gs_json_expect(j, n->jl.envelope_keys, JL_ENVELOPE_KEYS);
-        return;
-    }
-    if (t == T_BODY) {
-        l->body_kind = j->kind;
-        if (object) gs_json_expect(j, n->jl.body_keys, JL_BODY_KEYS);
-    } else if (t == T_REQUEST || t == T_DATA) {
-        int c = t == T_REQUEST ? C_REQUEST : C_DATA;
-        l->payload_kind[c] = j->kind;
-        if (object) gs_json_expect(j, n->jl.payload_keys[c], n->jl.npayload_keys[c]);
-        if (object && n->jl.deep_in[c]) jl_raw_start(n, c);
-    }
+    int t = n->jl.scan.key_tag;
+    if (t == T_REQUEST || t == T_DATA) jl_raw_start(n, t == T_REQUEST ? C_REQUEST : C_DATA);
 }
 
 /* msg_id as a reply can echo it: an integer in 64 bits (signed or not). */
@@ -2946,7 +2928,7 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
                              const char **why)
 {
     const gs_desc *desc = n->methods[mi]->in;
-    uint8_t kind = n->jl.line.payload_kind[container];
+    uint8_t kind = n->jl.line.payload[container].kind;
     unsigned i;
     if (kind && kind != GS_JV_NULL && kind != GS_JV_OBJECT) {
         *why = jl_not_object(container);
@@ -2977,7 +2959,7 @@ static void jl_capture_event(gs_node *n, int ev, int container)
 {
     gs_json *j = &n->jl.object_scan;
     if (ev != GS_JSON_VALUE) return;    /* only the top value is reported */
-    n->jl.line.payload_kind[container] = j->kind;
+    n->jl.line.payload[container].kind = j->kind;
     if (j->kind == GS_JV_OBJECT)
         gs_json_expect(j, n->jl.payload_keys[container], n->jl.npayload_keys[container]);
 }
@@ -3246,7 +3228,7 @@ static void jl_on_line(gs_node *n)
     l->msg_id.has = jl_msg_id_ok(&l->msg_id_value);
     l->msg_id.neg = l->msg_id_value.num_neg;
     l->msg_id.mag = l->msg_id_value.num_mag;
-    if (status == GS_JL_OK && (l->top_kind != GS_JV_OBJECT)) { report(n, "line is not a JSON object"); return; }
+    if (status == GS_JL_OK && (l->top.kind != GS_JV_OBJECT)) { report(n, "line is not a JSON object"); return; }
     if (jl_state(&l->src.v) != V_OK) { report(n, status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
     if (!n->jl.initialised && jl_state(&l->dest.v) != V_OK) { report(n, "no usable dest to sign a reply before init"); return; }
     if (status == GS_JL_ERROR) {
@@ -3254,7 +3236,7 @@ static void jl_on_line(gs_node *n)
         jl_error(n, E_MALFORMED, "invalid JSON");
         return;
     }
-    if (l->body_kind != GS_JV_OBJECT) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "body must be an object"); return; }
+    if (l->body.kind != GS_JV_OBJECT) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "body must be an object"); return; }
     if (l->msg_id_value.kind && !l->msg_id.has) { jl_error(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
     type_state = jl_state(&l->type.v);
     if (type_state != V_OK && type_state != V_LONG) { jl_error(n, E_MALFORMED, "type must be a string"); return; }
@@ -3362,7 +3344,6 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
         int ev = gs_json_next(&n->jl.scan, &p, end);
         if (n->jl.raw_on) jl_raw_add(n, from, p);
         switch (ev) {
-        case GS_JSON_MEMBER: jl_on_member(n); break;
         case GS_JSON_VALUE: jl_on_value(n); break;
         case GS_JSON_END: n->jl.raw_on = 0; break;      /* the kept payload closed */
         case GS_JSON_LINE:

@@ -135,6 +135,7 @@ void gs_json_want(gs_json *j, char *sink, size_t cap)
     j->sink = sink;
     j->sink_cap = sink ? cap : 0;
     j->into = NULL;
+    j->into_key = NULL;
 }
 
 void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into)
@@ -156,6 +157,31 @@ void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *i
     k->into = into;
     k->sink = sink;
     k->cap = cap;
+    k->sub = NULL;
+    k->nsub = 0;
+}
+
+void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n)
+{
+    k->sub = sub;
+    k->nsub = (uint8_t)n;
+}
+
+void gs_json_expect_top(gs_json *j, const gs_json_key *top)
+{
+    j->top = top;
+}
+
+/* Expected key k matched: its value is wanted into k->into, and a key
+ * that leads to an object first clears what that object's keys store
+ * (as a consumer would on GS_JSON_MEMBER). */
+static void want_key(gs_json *j, const gs_json_key *k)
+{
+    unsigned i;
+    gs_json_want_into(j, k->sink, k->cap, k->into);
+    j->into_key = k;
+    for (i = 0; i < k->nsub; i++)
+        if (k->sub[i].into) k->sub[i].into->kind = 0;
 }
 
 void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
@@ -267,11 +293,23 @@ static void start_string(gs_json *j, int key)
     }
 }
 
+/* An object entered for key k (gs_json_key_nest): it expects k's keys,
+ * and is reported only if k has a tag. */
+static int enter_nested(gs_json *j, const gs_json_key *k)
+{
+    gs_json_expect(j, k->sub, k->nsub);
+    if (!k->tag) return -1;
+    j->key_tag = k->tag;
+    j->kind = GS_JV_OBJECT;
+    return GS_JSON_VALUE;
+}
+
 /* '{' or '[' opens a container. Returns an event or -1. */
 static inline int open_container(gs_json *j, int object)
 {
     int wanted = j->want;
     gs_json_value *into = j->into;
+    const gs_json_key *nest = into && object && j->into_key && j->into_key->sub ? j->into_key : NULL;
     j->want = 0;
     j->into = NULL;
     if (j->depth == GS_MAX_DEPTH) {
@@ -288,11 +326,12 @@ static inline int open_container(gs_json *j, int object)
         into->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
         wanted = 0;
     }
-    if (object && wanted) j->entered |= bit(j->depth);
+    if ((object && wanted) || nest) j->entered |= bit(j->depth);
     else j->entered &= ~bit(j->depth);
     j->ends &= ~bit(j->depth);
     if (j->depth <= GS_JSON_KEYED) j->nkeys[j->depth] = 0;
     j->state = object ? J_OBJ_FIRST : J_ARR_FIRST;
+    if (nest) return enter_nested(j, nest);
     if (!wanted) return -1;
     j->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
     return GS_JSON_VALUE;
@@ -633,7 +672,7 @@ static int expected_member(gs_json *j, const char *name, size_t n, const char *e
     if (i < 0) return -1;
     k = key_matched(j, i);
     if (k->into) {
-        gs_json_want_into(j, k->sink, k->cap, k->into);
+        want_key(j, k);
         return -1;
     }
     j->key_tag = k->tag;
@@ -849,6 +888,7 @@ resume:
     switch (j->state) {
     case J_START:
         j->too_deep = 0;
+        if (j->top) want_key(j, j->top);
         goto value;
     case J_VALUE: goto value;
     case J_ARR_FIRST: goto arr_first;
@@ -951,14 +991,15 @@ key:
                 if (i < 0) goto after_key;      /* skipped */
                 k = key_matched(j, i);
                 if (k->into) {
-                    const char *q = scalar_whole(j, k, p, end);
+                    /* a key that leads to an object takes the byte path */
+                    const char *q = k->sub ? NULL : scalar_whole(j, k, p, end);
                     if (q) {
                         p = q;
                         if (p == end) goto more;
                         c = (unsigned char)*p;
                         goto next;
                     }
-                    gs_json_want_into(j, k->sink, k->cap, k->into);
+                    want_key(j, k);
                     goto after_key;
                 }
                 j->key_tag = k->tag;
