@@ -2382,12 +2382,16 @@ static void jl_reset_body(gs_node *n)
     l->payload[C_REQUEST].kind = l->payload[C_DATA].kind = 0;
 }
 
+/* Everything a line stored is forgotten before the next one (as the
+ * scanner's nested keys want: gs_json_key_nest). */
 static void jl_reset_line(gs_node *n)
 {
+    unsigned i;
     n->jl.raw_on = 0;
     n->jl.line.top.kind = 0;
     n->jl.line.src.v.kind = n->jl.line.dest.v.kind = 0;
     jl_reset_body(n);
+    for (i = 0; i < n->jl.ncaps; i++) n->jl.caps[i].v.kind = 0;     /* both payloads' */
 }
 
 /* The payload object of a line starts: its text is kept from here on. */

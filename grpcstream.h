@@ -716,12 +716,14 @@ void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *i
                      char *sink, size_t cap);
 
 /* gs_json_key_nest makes key k (which has `into`) lead to an object: when
- * k is matched, the kinds its n keys store are cleared (a member named
- * twice: the last one counts), and when its value is an object the
- * scanner enters it expecting them, with no event for the member or the
- * object (into->kind says GS_JV_OBJECT), unless k has a tag: then the
- * entered object is reported by GS_JSON_VALUE (key_tag says which), so
- * its consumer can call gs_json_report_end. sub must outlive k. */
+ * its value is an object the scanner enters it expecting its n keys, with
+ * no event for the member or the object (into->kind says GS_JV_OBJECT),
+ * unless k has a tag: then the entered object is reported by
+ * GS_JSON_VALUE (key_tag says which), so its consumer can call
+ * gs_json_report_end. The consumer clears into->kind and the kinds the
+ * keys below k store (all the way down) before each line; a member k
+ * named twice in one line has the scanner clear those of its first
+ * value itself, so the last one counts. sub must outlive k. */
 void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n);
 
 /* gs_json_expect_top makes each line's value as if it were the value of

@@ -172,16 +172,26 @@ void gs_json_expect_top(gs_json *j, const gs_json_key *top)
     j->top = top;
 }
 
-/* Expected key k matched: its value is wanted into k->into, and a key
- * that leads to an object first clears what that object's keys store
- * (as a consumer would on GS_JSON_MEMBER). */
-static void want_key(gs_json *j, const gs_json_key *k)
+/* Clears the kinds the keys of key k's object stored, and theirs in turn
+ * (nested keys go no deeper than GS_JSON_KEYED). */
+static void clear_nested(const gs_json_key *k, unsigned depth)
 {
     unsigned i;
+    for (i = 0; i < k->nsub; i++) {
+        if (k->sub[i].into) k->sub[i].into->kind = 0;
+        if (k->sub[i].nsub && depth < GS_JSON_KEYED) clear_nested(&k->sub[i], depth + 1);
+    }
+}
+
+/* Expected key k matched: its value is wanted into k->into. A key that
+ * leads to an object and already holds a value was named twice: what its
+ * first object stored is forgotten (the consumer clears it for each line,
+ * so the common case costs one test). */
+ALWAYS_INLINE void want_key(gs_json *j, const gs_json_key *k)
+{
+    if (k->nsub && k->into->kind) clear_nested(k, 0);
     gs_json_want_into(j, k->sink, k->cap, k->into);
     j->into_key = k;
-    for (i = 0; i < k->nsub; i++)
-        if (k->sub[i].into) k->sub[i].into->kind = 0;
 }
 
 void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
