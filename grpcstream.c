@@ -1936,21 +1936,31 @@ typedef struct {
 
 static int jl_room(const gs_node *n) { return n->jl.out_len <= GS_OUT_BATCH ? ROOM_OK : ROOM_ALL; }
 
-static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
+/* A reply's body member and type, from a literal type: its text and
+ * length known at compile time (the argument pair of jl_reply_begin). */
+#define JL_BODY_TEXT(type) ", \"body\": {\"type\": \"" type "\""
+#define JL_TYPE(type) JL_BODY_TEXT(type), sizeof JL_BODY_TEXT(type) - 1
+
+/* {"src": <node id>, "dest":  : the start every reply shares once the
+ * node has its id (before init, a reply signs as the request's dest). */
+static size_t jl_put_head(char *d, const char *src, size_t src_len)
+{
+    char *start = d;
+    d = PUT(d, "{\"src\": ");
+    d = gs_json_put_str(d, src, src_len);
+    d = PUT(d, ", \"dest\": ");
+    return (size_t)(d - start);
+}
+
+/* A reply's start up to its type (jl_reply_begin(n, a, JL_TYPE("..."))),
+ * and in_reply_to if it answers a request with a msg_id. */
+static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *body, size_t body_len)
 {
     char *d = n->jl.out + n->jl.out_len;
-    d = PUT(d, "{\"src\": ");
-    if (n->jl.initialised) {
-        memcpy(d, n->jl.id_json, n->jl.id_json_len);
-        d += n->jl.id_json_len;
-    } else {                        /* before init: sign as the request's dest */
-        d = gs_json_put_str(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
-    }
-    d = PUT(d, ", \"dest\": ");
+    if (n->jl.initialised) d = put_n(d, n->jl.head, n->jl.head_len);
+    else d += jl_put_head(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
     d = gs_json_put_str(d, a->dest, a->dest_len);
-    d = PUT(d, ", \"body\": {\"type\": \"");
-    d = put(d, type);
-    *d++ = '"';
+    d = put_n(d, body, body_len);
     if (a->reply_to && a->reply_to->has) {
         d = PUT_KEY(d, "in_reply_to");
         d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
@@ -2149,6 +2159,13 @@ static size_t jl_list_size(const gs_msg *m, unsigned i, unsigned depth)
     return size;
 }
 
+/* A field name (short: copied without strlen and a call to memcpy). */
+static char *put_name(char *d, const char *name)
+{
+    while (*name) *d++ = *name++;
+    return d;
+}
+
 /* An object: {"name": value, ...} in json.dumps's spacing. */
 static char *jl_put_object(char *d, const gs_msg *m)
 {
@@ -2161,7 +2178,7 @@ static char *jl_put_object(char *d, const gs_msg *m)
         if (!first) d = PUT(d, ", ");
         first = 0;
         *d++ = '"';
-        d = put(d, f->name);
+        d = put_name(d, f->name);
         d = PUT(d, "\": ");
         d = f->flags & GS_REPEATED ? jl_put_list(d, m, i) : jl_put_value(d, f, &m->v[i]);
     }
@@ -2212,7 +2229,7 @@ static size_t jl_reply_room(const gs_desc *d)
 
 static void jl_reply_error(gs_node *n, const jl_addr *a, int code, const char *text)
 {
-    char *d = jl_reply_begin(n, a, "error");
+    char *d = jl_reply_begin(n, a, JL_TYPE("error"));
     d = PUT_KEY(d, "code");
     d = gs_json_put_u64(d, (uint64_t)code);
     d = PUT_KEY(d, "text");
@@ -2224,7 +2241,7 @@ static void jl_reply_error(gs_node *n, const jl_addr *a, int code, const char *t
 static void jl_write_end(gs_node *n, const jl_addr *a, uint64_t id, uint64_t count,
                          int status, const char *why, size_t why_len)
 {
-    char *d = jl_reply_begin(n, a, "grpc_stream_end");
+    char *d = jl_reply_begin(n, a, JL_TYPE("grpc_stream_end"));
     if (id) d = jl_put_stream_id(d, id);
     d = jl_put_status(d, status);
     d = PUT_KEY(d, "count");
@@ -2240,7 +2257,7 @@ static void jl_write_end(gs_node *n, const jl_addr *a, uint64_t id, uint64_t cou
 static void jl_write_call_failed(gs_node *n, const jl_addr *a, int status,
                                  const char *why, size_t why_len)
 {
-    char *d = jl_reply_begin(n, a, "grpc_call_ok");
+    char *d = jl_reply_begin(n, a, JL_TYPE("grpc_call_ok"));
     d = jl_put_status(d, status);
     d = PUT_KEY(d, "message");
     d = gs_json_put_str(d, why, why_len);
@@ -2300,14 +2317,14 @@ static int jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     if (n->jl.measured[s->method_index] && jl_msg_size(m) > GS_REPLY_MAX - JL_ENVELOPE_MAX)
         return GS_RESOURCE_EXHAUSTED;
     if (s->kind == GS_UNARY) {
-        d = jl_reply_begin(n, &a, "grpc_call_ok");
+        d = jl_reply_begin(n, &a, JL_TYPE("grpc_call_ok"));
         d = put(PUT_KEY(d, "status"), "\"OK\"");
         d = jl_put_msg(PUT_KEY(d, "response"), m);
     } else if (by_request) {        /* the answer to a bidi send */
-        d = jl_reply_begin(n, &a, "grpc_bidi_stream_recv");
+        d = jl_reply_begin(n, &a, JL_TYPE("grpc_bidi_stream_recv"));
         d = jl_put_msg(PUT_KEY(d, "data"), m);
     } else {
-        d = jl_reply_begin(n, &a, "grpc_stream_msg");
+        d = jl_reply_begin(n, &a, JL_TYPE("grpc_stream_msg"));
         if (s->fe.jl.id) d = jl_put_stream_id(d, s->fe.jl.id);
         d = PUT_KEY(d, "seq");
         d = gs_json_put_u64(d, s->count);
@@ -3032,10 +3049,10 @@ static void jl_on_init(gs_node *n)
     if (jl_state(&l->node_id.v) != V_OK) { jl_error(n, E_MALFORMED, "node_id must be a string"); return; }
     if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
     if (!n->jl.initialised) {
-        n->jl.id_json_len = (size_t)(gs_json_put_str(n->jl.id_json, l->node_id.buf, l->node_id.v.len) - n->jl.id_json);
+        n->jl.head_len = jl_put_head(n->jl.head, l->node_id.buf, l->node_id.v.len);
         n->jl.initialised = 1;
     }
-    jl_reply_end(n, jl_reply_begin(n, &a, "init_ok"));
+    jl_reply_end(n, jl_reply_begin(n, &a, JL_TYPE("init_ok")));
 }
 
 /* The stream a request names, if it may use it; otherwise answers the
@@ -3099,7 +3116,7 @@ static void jl_on_state(gs_node *n)
     char *d;
     if (!s && !closed) return;
     if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
-    d = jl_reply_begin(n, &a, "grpc_stream_state_ok");
+    d = jl_reply_begin(n, &a, JL_TYPE("grpc_stream_state_ok"));
     d = PUT_KEY(d, "stream_id");
     d = gs_json_put_str(d, n->jl.line.stream_id.buf, n->jl.line.stream_id.v.len);
     d = PUT_KEY(d, "state");
@@ -3127,7 +3144,7 @@ static void jl_on_close(gs_node *n)
 static void jl_send_ok(gs_node *n, gs_stream *s)
 {
     jl_addr a = jl_line_addr(n);
-    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, "grpc_bidi_stream_send_ok"), s->fe.jl.id));
+    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, JL_TYPE("grpc_bidi_stream_send_ok")), s->fe.jl.id));
 }
 
 static void jl_on_send(gs_node *n)
@@ -3183,11 +3200,11 @@ static gs_stream *jl_admit(gs_node *n, int type, gs_kind kind, gs_msg *req)
 }
 
 /* A stream that outlives its request gets an id, told in `type`. */
-static void jl_open_ok(gs_node *n, gs_stream *s, const char *type)
+static void jl_open_ok(gs_node *n, gs_stream *s, const char *body, size_t body_len)
 {
     jl_addr a = jl_line_addr(n);
     jl_assign_id(n, s);
-    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, type), s->fe.jl.id));
+    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, body, body_len), s->fe.jl.id));
 }
 
 static void jl_on_server_stream(gs_node *n)
@@ -3195,14 +3212,14 @@ static void jl_on_server_stream(gs_node *n)
     gs_msg req;
     gs_stream *s = jl_admit(n, M_SERVER_STREAM, GS_SERVER_STREAMING, &req);
     if (s && core_start(n, s, &req) == GS_OK && s->follows)
-        jl_open_ok(n, s, "grpc_server_stream_open_ok");
+        jl_open_ok(n, s, JL_TYPE("grpc_server_stream_open_ok"));
 }
 
 static void jl_on_bidi_open(gs_node *n)
 {
     gs_stream *s = jl_admit(n, M_BIDI_OPEN, GS_BIDI_STREAMING, NULL);
     /* a failed start ended the call: that end replaces the open_ok */
-    if (s && core_start(n, s, NULL) == GS_OK) jl_open_ok(n, s, "grpc_bidi_stream_open_ok");
+    if (s && core_start(n, s, NULL) == GS_OK) jl_open_ok(n, s, JL_TYPE("grpc_bidi_stream_open_ok"));
 }
 
 static void jl_on_call(gs_node *n)

@@ -927,8 +927,8 @@ typedef struct {                    /* an open container of a deep request */
 
 typedef struct {                    /* the JSON-lines front end */
     int initialised;
-    size_t id_json_len;
-    char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
+    size_t head_len;
+    char head[6 * GS_MAX_ID + 24];      /* {"src": <node id>, "dest":  (each reply's start) */
     uint64_t next_msg_id, last_stream_id;
     gs_json scan;
     gs_json object_scan;                /* a value whole in memory: +json, a deep payload */

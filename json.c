@@ -1160,11 +1160,70 @@ static uint32_t decode_utf8(const unsigned char *s, size_t n, size_t *len)
     return cp;
 }
 
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The high bit of each byte of w that the writer must escape: a quote, a
+ * backslash, a control byte, DEL or non-ASCII (as plain_run's words). */
+static inline uint64_t needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\'), d = w ^ (ones * 0x7F);
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((d - ones) & ~d) |
+            ((w - ones * 0x20) & ~w) | w) & highs;
+}
+
+#if defined(__SSE2__)
+/* The bytes of v the writer must escape, as a movemask. */
+static inline unsigned needs_escape16(__m128i v)
+{
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)),
+                                          _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* Whether s[0..n), 4 <= n <= 32, needs no escaping: checked in two words
+ * (or, from 16 bytes, two SSE2 vectors) that may overlap, never reading
+ * outside s[0..n). */
+static inline int short_plain(const unsigned char *s, size_t n)
+{
+    uint64_t a, b;
+    if (n >= 16) {
+#if defined(__SSE2__)
+        return !(needs_escape16(_mm_loadu_si128((const __m128i *)(const void *)s)) |
+                 needs_escape16(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16))));
+#else
+        return 0;
+#endif
+    }
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        a = lo | (uint64_t)hi << 32;
+        b = a;
+    }
+    return !(needs_escape(a) | needs_escape(b));
+}
+#define SHORT_PLAIN(s, n) ((n) >= 4 && (n) <= 32 && short_plain(s, n))
+#else
+#define SHORT_PLAIN(s, n) 0
+#endif
+
 char *gs_json_put_str(char *d, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     const unsigned char *end = s + n;
     *d++ = '"';
+    if (SHORT_PLAIN(s, n)) {        /* most ids and short texts: checked in bulk */
+        copy_bytes(d, str, n);
+        d[n] = '"';
+        return d + n + 1;
+    }
     while (s < end) {
         if (end - s < 16) {         /* short: checked and copied in one pass */
             while (s < end && !str_stop[*s] && *s != 0x7F) *d++ = (char)*s++;
