@@ -148,7 +148,7 @@ void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into)
 void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *into,
                      char *sink, size_t cap)
 {
-    size_t len = strlen(name);
+    size_t len = strlen(name), i;
     k->name = name;
     k->len = (uint8_t)len;
     k->head = 0;
@@ -159,6 +159,9 @@ void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *i
     k->cap = cap;
     k->sub = NULL;
     k->nsub = 0;
+    k->plain = len <= GS_JSON_KEY_MAX;
+    for (i = 0; i < len; i++)
+        if (str_stop[(unsigned char)name[i]]) k->plain = 0;
 }
 
 void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n)
@@ -303,11 +306,25 @@ static void start_string(gs_json *j, int key)
     }
 }
 
-/* An object entered for key k (gs_json_key_nest): it expects k's keys,
- * and is reported only if k has a tag. */
-static int enter_nested(gs_json *j, const gs_json_key *k)
+/* The object that key k leads to (gs_json_key_nest) opens, below
+ * GS_MAX_DEPTH: entered, expecting k's keys; reported only if k has a
+ * tag. What open_container does for it, with nothing else to decide. */
+ALWAYS_INLINE int open_nested(gs_json *j, const gs_json_key *k)
 {
-    gs_json_expect(j, k->sub, k->nsub);
+    uint64_t b;
+    j->want = 0;
+    j->into = NULL;
+    k->into->kind = GS_JV_OBJECT;
+    b = bit(++j->depth);
+    j->objects |= b;
+    j->entered |= b;
+    j->ends &= ~b;
+    j->state = J_OBJ_FIRST;
+    if (j->depth <= GS_JSON_KEYED) {
+        j->keys[j->depth] = k->sub;
+        j->nkeys[j->depth] = k->nsub;
+        j->key_next[j->depth] = 0;
+    }
     if (!k->tag) return -1;
     j->key_tag = k->tag;
     j->kind = GS_JV_OBJECT;
@@ -319,7 +336,8 @@ static inline int open_container(gs_json *j, int object)
 {
     int wanted = j->want;
     gs_json_value *into = j->into;
-    const gs_json_key *nest = into && object && j->into_key && j->into_key->sub ? j->into_key : NULL;
+    if (into && object && j->into_key && j->into_key->sub && j->depth < GS_MAX_DEPTH)
+        return open_nested(j, j->into_key);
     j->want = 0;
     j->into = NULL;
     if (j->depth == GS_MAX_DEPTH) {
@@ -336,12 +354,11 @@ static inline int open_container(gs_json *j, int object)
         into->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
         wanted = 0;
     }
-    if ((object && wanted) || nest) j->entered |= bit(j->depth);
+    if (object && wanted) j->entered |= bit(j->depth);
     else j->entered &= ~bit(j->depth);
     j->ends &= ~bit(j->depth);
     if (j->depth <= GS_JSON_KEYED) j->nkeys[j->depth] = 0;
     j->state = object ? J_OBJ_FIRST : J_ARR_FIRST;
-    if (nest) return enter_nested(j, nest);
     if (!wanted) return -1;
     j->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
     return GS_JSON_VALUE;
@@ -349,11 +366,12 @@ static inline int open_container(gs_json *j, int object)
 
 /* '}' or ']'. Returns -1, GS_JSON_END if asked (gs_json_report_end), or
  * -2 on a mismatch. */
-static int close_container(gs_json *j, int object)
+static inline int close_container(gs_json *j, int object)
 {
-    int reported = (j->ends & bit(j->depth)) != 0;
-    if (((j->objects & bit(j->depth)) != 0) != object) return -2;
-    j->ends &= ~bit(j->depth);
+    uint64_t b = bit(j->depth);
+    int reported = (j->ends & b) != 0;
+    if (((j->objects & b) != 0) != object) return -2;
+    j->ends &= ~b;
     j->depth--;
     value_done(j);
     return reported ? GS_JSON_END : -1;
@@ -665,6 +683,20 @@ static inline int key_index(const gs_json *j, const char *name, size_t n, const 
     return -1;
 }
 
+/* Whether the member name whose opening quote is at p is expected key k,
+ * whole in the chunk, compared in place without first scanning for its
+ * end: a plain name (gs_json_key_set) whose bytes are there, then a
+ * quote, is the whole name, as plain_string would have found it. */
+ALWAYS_INLINE int key_here(const gs_json_key *k, const char *p, const char *end)
+{
+    size_t n = k->len, i;
+    if (!k->plain || end - p < (long)n + 2 || p[1 + n] != '"') return 0;
+    if (name_head(p + 1, n, end) != k->head) return 0;
+    for (i = 8; i < n; i++)
+        if (k->name[i] != p[1 + i]) return 0;
+    return 1;
+}
+
 /* Key i matched: the next search starts after it. */
 static inline const gs_json_key *key_matched(gs_json *j, int i)
 {
@@ -889,6 +921,7 @@ static int slow_step(gs_json *j, unsigned char c, int *consumed)
 int gs_json_next(gs_json *j, const char **pp, const char *end)
 {
     const char *p = *pp;
+    const gs_json_key *k;           /* an expected member just matched */
     unsigned char c;
     int ev;
 
@@ -986,6 +1019,16 @@ obj_first:
 key:
     SKIP_WS();
     if (c != '"') goto invalid;
+    if (j->depth <= GS_JSON_KEYED && j->key_next[j->depth] < j->nkeys[j->depth] &&
+        (j->entered & bit(j->depth)) &&
+        key_here(&j->keys[j->depth][j->key_next[j->depth]], p, end)) {
+        /* the member the last one's successor names, compared in place */
+        k = key_matched(j, j->key_next[j->depth]);
+        p += k->len + 2;
+        j->state = J_COLON;
+        j->want = 0;
+        goto expected;
+    }
     {
         long n = plain_string(p, end);
         if (n >= 0) {               /* whole in the chunk */
@@ -995,28 +1038,13 @@ key:
                 /* expected: matched in place; a scalar it keeps is
                  * mostly whole in the chunk too */
                 int i = key_index(j, name, (size_t)n, end);
-                const gs_json_key *k;
                 j->state = J_COLON;
                 j->want = 0;
                 if (i < 0) goto after_key;      /* skipped */
                 k = key_matched(j, i);
-                if (k->into) {
-                    /* a key that leads to an object takes the byte path */
-                    const char *q = k->sub ? NULL : scalar_whole(j, k, p, end);
-                    if (q) {
-                        p = q;
-                        if (p == end) goto more;
-                        c = (unsigned char)*p;
-                        goto next;
-                    }
-                    want_key(j, k);
-                    goto after_key;
-                }
-                j->key_tag = k->tag;
-                ev = key_report(j, name, (size_t)n);
-            } else {
-                ev = key_whole(j, name, (size_t)n, end);
+                goto expected;
             }
+            ev = key_whole(j, name, (size_t)n, end);
             if (ev >= 0) goto emit;
 after_key:
             if (p == end) goto more;
@@ -1024,6 +1052,38 @@ after_key:
             goto colon;
         }
     }
+    start_string(j, 1);
+    ADVANCE(J_STR, str);
+
+expected:                           /* key k matched; p is past its name */
+    if (k->sub && k->into && end - p >= 2 && p[0] == ':' && p[1] == '{' && j->depth < GS_MAX_DEPTH) {
+        /* compact "name":{ of a key that leads to an object */
+        want_key(j, k);
+        p += 2;
+        ev = open_nested(j, k);
+        if (ev >= 0) goto emit;
+        if (p == end) goto more;
+        c = (unsigned char)*p;
+        goto obj_first;
+    }
+    if (k->into) {
+        /* a key that leads to an object otherwise takes the byte path */
+        const char *q = k->sub ? NULL : scalar_whole(j, k, p, end);
+        if (q) {
+            p = q;
+            if (p == end) goto more;
+            c = (unsigned char)*p;
+            goto next;
+        }
+        want_key(j, k);
+    } else {
+        j->key_tag = k->tag;
+        ev = key_report(j, p - k->len - 1, k->len);
+        if (ev >= 0) goto emit;
+    }
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    goto colon;
     start_string(j, 1);
     ADVANCE(J_STR, str);
 
