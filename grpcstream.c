@@ -80,6 +80,17 @@ static char *put_n(char *d, const char *s, size_t len)
     return d + len;
 }
 
+/* Whether a[0..n) and b[0..n) are equal: short ids compared in a loop,
+ * without a call to memcmp. */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    size_t i;
+    if (n > 16) return memcmp(a, b, n) == 0;
+    for (i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* put() a string literal (length known at compile time) or any string. */
 #define PUT(d, lit) put_n(d, lit, sizeof(lit) - 1)
 static char *put(char *d, const char *s) { return put_n(d, s, strlen(s)); }
@@ -3084,7 +3095,7 @@ static gs_stream *jl_named_stream(gs_node *n, int *closed)
         return NULL;
     }
     if (s->fe.jl.owner_len != n->jl.line.src.v.len ||
-        memcmp(s->fe.jl.owner, n->jl.line.src.buf, s->fe.jl.owner_len) != 0) {
+        !same_bytes(s->fe.jl.owner, n->jl.line.src.buf, s->fe.jl.owner_len)) {
         jl_error(n, E_NO_KEY, "unknown stream");
         return NULL;
     }
@@ -3229,14 +3240,14 @@ static void jl_on_call(gs_node *n)
     if (s) core_unary(n, s, &req);
 }
 
-/* Names of one length differ in their last byte, so memcmp runs once. */
+/* Names of one length differ in their last byte, so one compare runs. */
 static int jl_type_of(const gs_namebuf *t)
 {
     int i;
     size_t len = t->v.len;
     for (i = 0; i < M_UNKNOWN; i++)
         if (jl_type_names[i].len == len && jl_type_names[i].name[len - 1] == t->buf[len - 1] &&
-            memcmp(jl_type_names[i].name, t->buf, len) == 0) return i;
+            same_bytes(jl_type_names[i].name, t->buf, len)) return i;
     return M_UNKNOWN;
 }
 

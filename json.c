@@ -197,9 +197,13 @@ ALWAYS_INLINE void want_key(gs_json *j, const gs_json_key *k)
     j->into_key = k;
 }
 
+static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
+
+/* Keys are kept only for an entered object, so the hot path can take
+ * nkeys != 0 to mean one (opening any container clears its depth's). */
 void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
 {
-    if (j->depth > GS_JSON_KEYED) return;
+    if (j->depth == 0 || j->depth > GS_JSON_KEYED || !(j->entered & bit(j->depth))) return;
     j->keys[j->depth] = keys;
     j->nkeys[j->depth] = (uint8_t)n;
     j->key_next[j->depth] = 0;
@@ -207,7 +211,6 @@ void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
 
 void gs_json_elements(gs_json *j)
 {
@@ -1020,7 +1023,6 @@ key:
     SKIP_WS();
     if (c != '"') goto invalid;
     if (j->depth <= GS_JSON_KEYED && j->key_next[j->depth] < j->nkeys[j->depth] &&
-        (j->entered & bit(j->depth)) &&
         key_here(&j->keys[j->depth][j->key_next[j->depth]], p, end)) {
         /* the member the last one's successor names, compared in place */
         k = key_matched(j, j->key_next[j->depth]);
@@ -1034,7 +1036,7 @@ key:
         if (n >= 0) {               /* whole in the chunk */
             const char *name = p + 1;
             p += n + 2;
-            if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth] && (j->entered & bit(j->depth))) {
+            if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth]) {
                 /* expected: matched in place; a scalar it keeps is
                  * mostly whole in the chunk too */
                 int i = key_index(j, name, (size_t)n, end);
@@ -1073,6 +1075,7 @@ expected:                           /* key k matched; p is past its name */
             p = q;
             if (p == end) goto more;
             c = (unsigned char)*p;
+            if (c == ',') ADVANCE(J_KEY, key);  /* expected keys are an object's */
             goto next;
         }
         want_key(j, k);
