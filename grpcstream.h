@@ -637,7 +637,7 @@ struct gs_json_key {
     size_t cap;
     const gs_json_key *sub;         /* an object value is entered expecting these */
     uint8_t nsub;                   /* (gs_json_key_nest) */
-    uint8_t plain;                  /* the name needs no escape: compared in place */
+    uint64_t head_mask;             /* its bytes of head; 0: not compared in place */
 };
 
 /* Objects up to this depth can expect keys (gs_json_expect). */

@@ -159,9 +159,12 @@ void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *i
     k->cap = cap;
     k->sub = NULL;
     k->nsub = 0;
-    k->plain = len <= GS_JSON_KEY_MAX;
+    /* the bytes of the first 8 that are the name's; none when the name
+     * is not plain (k->head is not 0: it never matches in place) */
+    k->head_mask = len >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * len)) - 1;
     for (i = 0; i < len; i++)
-        if (str_stop[(unsigned char)name[i]]) k->plain = 0;
+        if (str_stop[(unsigned char)name[i]]) k->head_mask = 0;
+    if (len > GS_JSON_KEY_MAX) k->head_mask = 0;
 }
 
 void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n)
@@ -693,8 +696,11 @@ static inline int key_index(const gs_json *j, const char *name, size_t n, const 
 ALWAYS_INLINE int key_here(const gs_json_key *k, const char *p, const char *end)
 {
     size_t n = k->len, i;
-    if (!k->plain || end - p < (long)n + 2 || p[1 + n] != '"') return 0;
-    if (name_head(p + 1, n, end) != k->head) return 0;
+    uint64_t head;
+    if (end - p < (long)n + 2 || p[1 + n] != '"') return 0;
+    if (end - p >= 9) memcpy(&head, p + 1, 8);      /* the name and what follows */
+    else head = name_head(p + 1, n, end);
+    if ((head & k->head_mask) != k->head) return 0;
     for (i = 8; i < n; i++)
         if (k->name[i] != p[1 + i]) return 0;
     return 1;
