@@ -498,7 +498,7 @@ static int pb_take(const gs_field *f, gs_value *slot, unsigned wire, const pb_va
 
 /* proto3 defaults for every field of d: all bits zero (0, 0.0, false, an
  * absent message, an empty list), but strings and bytes are "". */
-static void pb_clear(const gs_desc *d, gs_msg *m)
+static inline void pb_clear(const gs_desc *d, gs_msg *m)
 {
     static const gs_value zero;
     unsigned i;
@@ -1079,7 +1079,7 @@ static void core_resume(gs_node *n, gs_stream *s)
 #endif
 
 /* A reply as a handler filled it: every string within GS_MAX_OUT_VALUE. */
-static int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
+static inline int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
 {
     unsigned i;
     for (i = 0; i < m->desc->nfields; i++) {
@@ -2390,8 +2390,10 @@ static const struct { const char *name; size_t len; } jl_type_names[] = {
     NAMED("grpc_stream_cancel"), NAMED("grpc_stream_state"), NAMED("grpc_call")
 };
 
-/* Forgets a payload's fields as a new one starts. (A payload that has not
- * started has kind 0, and then no field of it counts.) */
+#if GS_MAX_CONNS > 0
+/* Forgets a payload's fields as a new one starts (a +json message). (A
+ * payload that has not started has kind 0, and then no field of it
+ * counts.) */
 static void jl_reset_payload(gs_node *n, int container)
 {
     unsigned i;
@@ -2399,6 +2401,7 @@ static void jl_reset_payload(gs_node *n, int container)
     for (i = 0; i < n->jl.npayload_keys[container]; i++)
         n->jl.payload_keys[container][i].into->kind = 0;
 }
+#endif
 
 static void jl_reset_body(gs_node *n)
 {
