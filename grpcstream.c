@@ -80,15 +80,27 @@ static char *put_n(char *d, const char *s, size_t len)
     return d + len;
 }
 
-/* Whether a[0..n) and b[0..n) are equal: short ids compared in a loop,
- * without a call to memcmp. */
+/* Whether a[0..n) and b[0..n) are equal: short ids and names compared in
+ * 8-byte words (the last one overlapping) or bytes, without a call to
+ * memcmp. */
 static int same_bytes(const char *a, const char *b, size_t n)
 {
+    uint64_t x, y;
     size_t i;
-    if (n > 16) return memcmp(a, b, n) == 0;
-    for (i = 0; i < n; i++)
-        if (a[i] != b[i]) return 0;
-    return 1;
+    if (n > 32) return memcmp(a, b, n) == 0;
+    if (n < 8) {
+        for (i = 0; i < n; i++)
+            if (a[i] != b[i]) return 0;
+        return 1;
+    }
+    for (i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
 }
 
 /* put() a string literal (length known at compile time) or any string. */
@@ -2390,10 +2402,9 @@ static const struct { const char *name; size_t len; } jl_type_names[] = {
     NAMED("grpc_stream_cancel"), NAMED("grpc_stream_state"), NAMED("grpc_call")
 };
 
-#if GS_MAX_CONNS > 0
-/* Forgets a payload's fields as a new one starts (a +json message). (A
- * payload that has not started has kind 0, and then no field of it
- * counts.) */
+/* Forgets a payload's fields (a line's, at its end; a +json message's,
+ * as it starts). (A payload that has not started has kind 0, and then no
+ * field of it counts.) */
 static void jl_reset_payload(gs_node *n, int container)
 {
     unsigned i;
@@ -2401,7 +2412,6 @@ static void jl_reset_payload(gs_node *n, int container)
     for (i = 0; i < n->jl.npayload_keys[container]; i++)
         n->jl.payload_keys[container][i].into->kind = 0;
 }
-#endif
 
 static void jl_reset_body(gs_node *n)
 {
@@ -2417,12 +2427,15 @@ static void jl_reset_body(gs_node *n)
  * scanner's nested keys want: gs_json_key_nest). */
 static void jl_reset_line(gs_node *n)
 {
-    unsigned i;
+    int c;
     n->jl.raw_on = 0;
     n->jl.line.top.kind = 0;
     n->jl.line.src.v.kind = n->jl.line.dest.v.kind = 0;
+    /* a payload's fields were stored only if it began (a body named
+     * twice forgot both: gs_json_key_nest) */
+    for (c = C_REQUEST; c <= C_DATA; c++)
+        if (n->jl.line.payload[c].kind) jl_reset_payload(n, c);
     jl_reset_body(n);
-    for (i = 0; i < n->jl.ncaps; i++) n->jl.caps[i].v.kind = 0;     /* both payloads' */
 }
 
 /* The payload object of a line starts: its text is kept from here on. */

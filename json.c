@@ -987,7 +987,10 @@ value:
     }
     case '{':
     case '[':
-        ev = open_container(j, c == '{');
+        if (c == '{' && j->into && j->into_key && j->into_key->sub && j->depth < GS_MAX_DEPTH)
+            ev = open_nested(j, j->into_key);   /* a line's object, mostly */
+        else
+            ev = open_container(j, c == '{');
         p++;
         if (ev >= 0) goto emit;
         if (p == end) goto more;
@@ -1364,10 +1367,11 @@ static const char two_digits[] =
 
 /* Below 10^8 (msg_ids, counts, seqs) the digits are counted first and
  * written in place with 32-bit arithmetic. */
-static char *put_u32_small(char *d, uint32_t x)
+ALWAYS_INLINE char *put_u32_small(char *d, uint32_t x)
 {
-    unsigned len = x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 :
-                   x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : 8;
+    /* the digit count in two or three compares */
+    unsigned len = x < 10000 ? (x < 100 ? (x < 10 ? 1 : 2) : (x < 1000 ? 3 : 4))
+                             : (x < 1000000 ? (x < 100000 ? 5 : 6) : (x < 10000000 ? 7 : 8));
     char *e = d + len;
     while (x >= 100) {
         uint32_t r = x % 100;
@@ -1404,5 +1408,6 @@ char *gs_json_put_u64(char *d, uint64_t v)
 char *gs_json_put_int(char *d, int neg, uint64_t mag)
 {
     if (neg && mag) *d++ = '-';
+    if (mag < 100000000) return put_u32_small(d, (uint32_t)mag);
     return gs_json_put_u64(d, mag);
 }
