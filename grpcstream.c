@@ -1975,15 +1975,40 @@ static size_t jl_put_head(char *d, const char *src, size_t src_len)
     return (size_t)(d - start);
 }
 
+/* A reply's start up to its type is kept for the next reply with the same
+ * dest and type (a stream's replies mostly follow one another), if the
+ * node has its id (it signs them) and it is short. body is the type's
+ * literal text: its address and length name it. */
+static void jl_keep_start(gs_node *n, const jl_addr *a, const char *body, const char *text,
+                          const char *end)
+{
+    struct gs_jl_start *last = &n->jl.start;
+    size_t len = (size_t)(end - text);
+    last->body = NULL;
+    if (!n->jl.initialised || a->dest_len > sizeof last->dest || len > sizeof last->text) return;
+    last->body = body;
+    last->dest_len = (uint8_t)a->dest_len;
+    memcpy(last->dest, a->dest, a->dest_len);
+    last->len = (uint8_t)len;
+    memcpy(last->text, text, len);
+}
+
 /* A reply's start up to its type (jl_reply_begin(n, a, JL_TYPE("..."))),
  * and in_reply_to if it answers a request with a msg_id. */
 static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *body, size_t body_len)
 {
-    char *d = n->jl.out + n->jl.out_len;
-    if (n->jl.initialised) d = put_n(d, n->jl.head, n->jl.head_len);
-    else d += jl_put_head(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
-    d = gs_json_put_str(d, a->dest, a->dest_len);
-    d = put_n(d, body, body_len);
+    char *d = n->jl.out + n->jl.out_len, *start = d;
+    struct gs_jl_start *last = &n->jl.start;
+    if (last->body == body && last->dest_len == a->dest_len &&
+        same_bytes(last->dest, a->dest, a->dest_len)) {
+        d = put_n(d, last->text, last->len);    /* as the last reply (a stream's) */
+    } else {
+        if (n->jl.initialised) d = put_n(d, n->jl.head, n->jl.head_len);
+        else d += jl_put_head(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
+        d = gs_json_put_str(d, a->dest, a->dest_len);
+        d = put_n(d, body, body_len);
+        jl_keep_start(n, a, body, start, d);
+    }
     if (a->reply_to && a->reply_to->has) {
         d = PUT_KEY(d, "in_reply_to");
         d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
@@ -1991,10 +2016,33 @@ static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *body, size
     return d;
 }
 
+/* Replies are numbered 0, 1, 2, ... (wrapping as a uint64_t would): the
+ * next number is kept as decimal text and counted up in place, which
+ * costs less than writing a number for each reply. */
+static char *jl_put_msg_id(gs_jl *jl, char *d)
+{
+    size_t i, len = jl->msg_id_len;
+    for (i = 0; i < len; i++) d[i] = jl->msg_id[i];
+    if (len == 20 && memcmp(jl->msg_id, "18446744073709551615", 20) == 0) {
+        jl->msg_id[0] = '0';
+        jl->msg_id_len = 1;
+        return d + len;
+    }
+    for (i = len; i > 0 && jl->msg_id[i - 1] == '9'; i--) jl->msg_id[i - 1] = '0';
+    if (i > 0) {
+        jl->msg_id[i - 1]++;
+    } else {                        /* 99 -> 100: one digit more */
+        memmove(jl->msg_id + 1, jl->msg_id, len);
+        jl->msg_id[0] = '1';
+        jl->msg_id_len++;
+    }
+    return d + len;
+}
+
 static void jl_reply_end(gs_node *n, char *d)
 {
     d = PUT_KEY(d, "msg_id");
-    d = gs_json_put_u64(d, n->jl.next_msg_id++);
+    d = jl_put_msg_id(&n->jl, d);
     d = PUT(d, "}}\n");
     n->jl.out_len = (size_t)(d - n->jl.out);
 }
@@ -3372,7 +3420,9 @@ static void jl_init(gs_node *n)
 {
     int i;
     n->jl.initialised = 0;
-    n->jl.next_msg_id = 0;
+    n->jl.msg_id[0] = '0';
+    n->jl.msg_id_len = 1;
+    n->jl.start.body = NULL;
     n->jl.last_stream_id = 0;
     n->jl.ncaps = n->jl.nstring_caps = 0;
     n->jl.deep_in[C_REQUEST] = n->jl.deep_in[C_DATA] = 0;

@@ -930,7 +930,15 @@ typedef struct {                    /* the JSON-lines front end */
     int initialised;
     size_t head_len;
     char head[6 * GS_MAX_ID + 24];      /* {"src": <node id>, "dest":  (each reply's start) */
-    uint64_t next_msg_id, last_stream_id;
+    uint64_t last_stream_id;
+    char msg_id[20];                    /* the next reply's msg_id, in decimal */
+    uint8_t msg_id_len;
+    struct gs_jl_start {                   /* the last reply's start, to reuse */
+        const char *body;               /* its type's text (0: none) */
+        uint8_t dest_len, len;
+        char dest[16];
+        char text[112];                 /* {"src": .., "dest": .., "body": {"type": ".." */
+    } start;
     gs_json scan;
     gs_json object_scan;                /* a value whole in memory: +json, a deep payload */
     gs_line line;
