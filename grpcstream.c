@@ -3042,6 +3042,11 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
         gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
         int status;
         if (kind != GS_JV_OBJECT || !c->v.kind || c->v.kind == GS_JV_NULL) continue;
+        if (desc->fields[i].type == GS_STRING && c->v.kind == GS_JV_STRING && !c->v.over) {
+            msg->v[i].s.p = c->buf;             /* the common case, without a call */
+            msg->v[i].s.n = c->v.len;
+            continue;
+        }
         status = jl_decode_field(n, &desc->fields[i], c, &msg->v[i], why);
         if (status != GS_OK) return status;
     }

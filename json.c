@@ -1121,7 +1121,10 @@ close:
     if (ev == -2) goto invalid;
     p++;
     if (ev >= 0) goto emit;
-    goto resume;
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    if (j->state == J_NEXT) goto next;  /* still in a container */
+    goto done;
 
 element:                            /* of an array whose elements are reported */
     j->state = J_VALUE;
