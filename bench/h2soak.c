@@ -868,7 +868,7 @@ static size_t lpm_head(uint8_t *d, size_t len)
 
 static size_t pb_message(uint8_t *d, const gs_msg *m)
 {
-    char *end = pb_encode((char *)d + 5, m);
+    char *end = pb_put_msg((char *)d + 5, m);
     return lpm_head(d, (size_t)(end - (char *)d - 5));
 }
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_proto.c - the protobuf codec (grpcstream.c: pb_decode, pb_encode,
+ * fuzz_proto.c - the protobuf codec (grpcstream.c: pb_decode, pb_put_msg,
  * pb_size_max) under libFuzzer. grpcstream.c is included whole: its pb_
  * functions are static. Built with a small GS_MAX_VALUE (fuzz/run.sh), so
  * strings over the limit fit in an input.
@@ -14,7 +14,7 @@
  *     only bit 63, strings UTF-8 and at most GS_MAX_VALUE bytes): the same
  *     status, and on GS_OK the same values; a failure has a why that fits
  *     its room;
- *   - round trip: what decodes OK is re-encoded (pb_encode, into exactly
+ *   - round trip: what decodes OK is re-encoded (pb_put_msg, into exactly
  *     pb_size_max bytes) in at most as many bytes as the input, decodes
  *     OK to the same message, and re-encodes to the same bytes.
  */
@@ -161,13 +161,13 @@ static void one(const gs_desc *d, const char *buf, size_t len, char *why_buf, si
     e1 = malloc(max ? max : 1);
     e2 = malloc(max ? max : 1);
     if (!e1 || !e2) abort();
-    n1 = (size_t)(pb_encode(e1, &m) - e1);
+    n1 = (size_t)(pb_put_msg(e1, &m) - e1);
     FUZZ_CHECK(n1 <= max && n1 <= len, "%s: re-encoded in %zu bytes (input %zu, max %zu)", d->name, n1, len, max);
     why = NULL;
     status = pb_decode(d, e1, n1, &again, &why, why_buf, why_cap);
     FUZZ_CHECK(status == GS_OK, "%s: re-encoding does not decode: %d %s", d->name, status, why ? why : "");
     same_msg(&m, &again, "round trip");
-    n2 = (size_t)(pb_encode(e2, &again) - e2);
+    n2 = (size_t)(pb_put_msg(e2, &again) - e2);
     FUZZ_CHECK(n2 == n1 && fuzz_memeq(e1, e2, n1), "%s: second encoding differs", d->name);
     free(e1);
     free(e2);
