@@ -80,6 +80,29 @@ static char *put_n(char *d, const char *s, size_t len)
     return d + len;
 }
 
+/* Whether a[0..n) and b[0..n) are equal: short ids and names compared in
+ * 8-byte words (the last one overlapping) or bytes, without a call to
+ * memcmp. */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    size_t i;
+    if (n > 32) return memcmp(a, b, n) == 0;
+    if (n < 8) {
+        for (i = 0; i < n; i++)
+            if (a[i] != b[i]) return 0;
+        return 1;
+    }
+    for (i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+}
+
 /* put() a string literal (length known at compile time) or any string. */
 #define PUT(d, lit) put_n(d, lit, sizeof(lit) - 1)
 static char *put(char *d, const char *s) { return put_n(d, s, strlen(s)); }
@@ -487,7 +510,7 @@ static int pb_take(const gs_field *f, gs_value *slot, unsigned wire, const pb_va
 
 /* proto3 defaults for every field of d: all bits zero (0, 0.0, false, an
  * absent message, an empty list), but strings and bytes are "". */
-static void pb_clear(const gs_desc *d, gs_msg *m)
+static inline void pb_clear(const gs_desc *d, gs_msg *m)
 {
     static const gs_value zero;
     unsigned i;
@@ -1068,7 +1091,7 @@ static void core_resume(gs_node *n, gs_stream *s)
 #endif
 
 /* A reply as a handler filled it: every string within GS_MAX_OUT_VALUE. */
-static int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
+static inline int core_check_reply(gs_node *n, const gs_msg *m, const char **why)
 {
     unsigned i;
     for (i = 0; i < m->desc->nfields; i++) {
@@ -1936,21 +1959,56 @@ typedef struct {
 
 static int jl_room(const gs_node *n) { return n->jl.out_len <= GS_OUT_BATCH ? ROOM_OK : ROOM_ALL; }
 
-static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
+/* A reply's body member and type, from a literal type: its text and
+ * length known at compile time (the argument pair of jl_reply_begin). */
+#define JL_BODY_TEXT(type) ", \"body\": {\"type\": \"" type "\""
+#define JL_TYPE(type) JL_BODY_TEXT(type), sizeof JL_BODY_TEXT(type) - 1
+
+/* {"src": <node id>, "dest":  : the start every reply shares once the
+ * node has its id (before init, a reply signs as the request's dest). */
+static size_t jl_put_head(char *d, const char *src, size_t src_len)
 {
-    char *d = n->jl.out + n->jl.out_len;
+    char *start = d;
     d = PUT(d, "{\"src\": ");
-    if (n->jl.initialised) {
-        memcpy(d, n->jl.id_json, n->jl.id_json_len);
-        d += n->jl.id_json_len;
-    } else {                        /* before init: sign as the request's dest */
-        d = gs_json_put_str(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
-    }
+    d = gs_json_put_str(d, src, src_len);
     d = PUT(d, ", \"dest\": ");
-    d = gs_json_put_str(d, a->dest, a->dest_len);
-    d = PUT(d, ", \"body\": {\"type\": \"");
-    d = put(d, type);
-    *d++ = '"';
+    return (size_t)(d - start);
+}
+
+/* A reply's start up to its type is kept for the next reply with the same
+ * dest and type (a stream's replies mostly follow one another), if the
+ * node has its id (it signs them) and it is short. body is the type's
+ * literal text: its address and length name it. */
+static void jl_keep_start(gs_node *n, const jl_addr *a, const char *body, const char *text,
+                          const char *end)
+{
+    struct gs_jl_start *last = &n->jl.start;
+    size_t len = (size_t)(end - text);
+    last->body = NULL;
+    if (!n->jl.initialised || a->dest_len > sizeof last->dest || len > sizeof last->text) return;
+    last->body = body;
+    last->dest_len = (uint8_t)a->dest_len;
+    memcpy(last->dest, a->dest, a->dest_len);
+    last->len = (uint8_t)len;
+    memcpy(last->text, text, len);
+}
+
+/* A reply's start up to its type (jl_reply_begin(n, a, JL_TYPE("..."))),
+ * and in_reply_to if it answers a request with a msg_id. */
+static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *body, size_t body_len)
+{
+    char *d = n->jl.out + n->jl.out_len, *start = d;
+    struct gs_jl_start *last = &n->jl.start;
+    if (last->body == body && last->dest_len == a->dest_len &&
+        same_bytes(last->dest, a->dest, a->dest_len)) {
+        d = put_n(d, last->text, last->len);    /* as the last reply (a stream's) */
+    } else {
+        if (n->jl.initialised) d = put_n(d, n->jl.head, n->jl.head_len);
+        else d += jl_put_head(d, n->jl.line.dest.buf, n->jl.line.dest.v.len);
+        d = gs_json_put_str(d, a->dest, a->dest_len);
+        d = put_n(d, body, body_len);
+        jl_keep_start(n, a, body, start, d);
+    }
     if (a->reply_to && a->reply_to->has) {
         d = PUT_KEY(d, "in_reply_to");
         d = gs_json_put_int(d, a->reply_to->neg, a->reply_to->mag);
@@ -1958,10 +2016,33 @@ static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *type)
     return d;
 }
 
+/* Replies are numbered 0, 1, 2, ... (wrapping as a uint64_t would): the
+ * next number is kept as decimal text and counted up in place, which
+ * costs less than writing a number for each reply. */
+static char *jl_put_msg_id(gs_jl *jl, char *d)
+{
+    size_t i, len = jl->msg_id_len;
+    for (i = 0; i < len; i++) d[i] = jl->msg_id[i];
+    if (len == 20 && memcmp(jl->msg_id, "18446744073709551615", 20) == 0) {
+        jl->msg_id[0] = '0';
+        jl->msg_id_len = 1;
+        return d + len;
+    }
+    for (i = len; i > 0 && jl->msg_id[i - 1] == '9'; i--) jl->msg_id[i - 1] = '0';
+    if (i > 0) {
+        jl->msg_id[i - 1]++;
+    } else {                        /* 99 -> 100: one digit more */
+        memmove(jl->msg_id + 1, jl->msg_id, len);
+        jl->msg_id[0] = '1';
+        jl->msg_id_len++;
+    }
+    return d + len;
+}
+
 static void jl_reply_end(gs_node *n, char *d)
 {
     d = PUT_KEY(d, "msg_id");
-    d = gs_json_put_u64(d, n->jl.next_msg_id++);
+    d = jl_put_msg_id(&n->jl, d);
     d = PUT(d, "}}\n");
     n->jl.out_len = (size_t)(d - n->jl.out);
 }
@@ -2153,6 +2234,13 @@ static size_t jl_list_size(const gs_msg *m, unsigned i, unsigned depth)
     return size;
 }
 
+/* A field name (short: copied without strlen and a call to memcpy). */
+static char *put_name(char *d, const char *name)
+{
+    while (*name) *d++ = *name++;
+    return d;
+}
+
 /* An object: {"name": value, ...} in json.dumps's spacing. */
 static char *jl_put_object(char *d, const gs_msg *m)
 {
@@ -2165,7 +2253,7 @@ static char *jl_put_object(char *d, const gs_msg *m)
         if (!first) d = PUT(d, ", ");
         first = 0;
         *d++ = '"';
-        d = put(d, f->name);
+        d = put_name(d, f->name);
         d = PUT(d, "\": ");
         d = f->flags & GS_REPEATED ? jl_put_list(d, m, i) : jl_put_value(d, f, &m->v[i]);
     }
@@ -2216,7 +2304,7 @@ static size_t jl_reply_room(const gs_desc *d)
 
 static void jl_reply_error(gs_node *n, const jl_addr *a, int code, const char *text)
 {
-    char *d = jl_reply_begin(n, a, "error");
+    char *d = jl_reply_begin(n, a, JL_TYPE("error"));
     d = PUT_KEY(d, "code");
     d = gs_json_put_u64(d, (uint64_t)code);
     d = PUT_KEY(d, "text");
@@ -2228,7 +2316,7 @@ static void jl_reply_error(gs_node *n, const jl_addr *a, int code, const char *t
 static void jl_write_end(gs_node *n, const jl_addr *a, uint64_t id, uint64_t count,
                          int status, const char *why, size_t why_len)
 {
-    char *d = jl_reply_begin(n, a, "grpc_stream_end");
+    char *d = jl_reply_begin(n, a, JL_TYPE("grpc_stream_end"));
     if (id) d = jl_put_stream_id(d, id);
     d = jl_put_status(d, status);
     d = PUT_KEY(d, "count");
@@ -2244,7 +2332,7 @@ static void jl_write_end(gs_node *n, const jl_addr *a, uint64_t id, uint64_t cou
 static void jl_write_call_failed(gs_node *n, const jl_addr *a, int status,
                                  const char *why, size_t why_len)
 {
-    char *d = jl_reply_begin(n, a, "grpc_call_ok");
+    char *d = jl_reply_begin(n, a, JL_TYPE("grpc_call_ok"));
     d = jl_put_status(d, status);
     d = PUT_KEY(d, "message");
     d = gs_json_put_str(d, why, why_len);
@@ -2304,14 +2392,14 @@ static int jl_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     if (n->jl.measured[s->method_index] && jl_msg_size(m) > GS_REPLY_MAX - JL_ENVELOPE_MAX)
         return GS_RESOURCE_EXHAUSTED;
     if (s->kind == GS_UNARY) {
-        d = jl_reply_begin(n, &a, "grpc_call_ok");
+        d = jl_reply_begin(n, &a, JL_TYPE("grpc_call_ok"));
         d = put(PUT_KEY(d, "status"), "\"OK\"");
         d = jl_put_msg(PUT_KEY(d, "response"), m);
     } else if (by_request) {        /* the answer to a bidi send */
-        d = jl_reply_begin(n, &a, "grpc_bidi_stream_recv");
+        d = jl_reply_begin(n, &a, JL_TYPE("grpc_bidi_stream_recv"));
         d = jl_put_msg(PUT_KEY(d, "data"), m);
     } else {
-        d = jl_reply_begin(n, &a, "grpc_stream_msg");
+        d = jl_reply_begin(n, &a, JL_TYPE("grpc_stream_msg"));
         if (s->fe.jl.id) d = jl_put_stream_id(d, s->fe.jl.id);
         d = PUT_KEY(d, "seq");
         d = gs_json_put_u64(d, s->count);
@@ -2347,12 +2435,13 @@ static int jl_emit_end(gs_node *n, gs_stream *s, int by_request, int status,
  * protobuf. Not supported: a deep payload of more than GS_MAX_VALUE bytes
  * of text or of protobuf. */
 
-/* Payload containers (index into gs_line.payload_kind and capture.container). */
+/* Payload containers (index into gs_line.payload and capture.container). */
 enum { C_REQUEST = 1, C_DATA = 2 };
 /* States of gs_idbuf / gs_namebuf. */
 enum { V_ABSENT, V_OK, V_NOT_STRING, V_LONG };
-/* Members the scanner reports, by tag: where the value just wanted goes. */
-enum { T_SKIP, T_BODY, T_REQUEST, T_DATA };
+/* Payload objects the scanner reports, by tag (deep requests: their text
+ * is kept). */
+enum { T_NONE, T_REQUEST, T_DATA };
 
 enum { M_INIT, M_SERVER_STREAM, M_BIDI_OPEN, M_BIDI_SEND, M_BIDI_CLOSE, M_CANCEL,
        M_STATE, M_CALL, M_UNKNOWN };
@@ -2365,12 +2454,13 @@ static const struct { const char *name; size_t len; } jl_type_names[] = {
     NAMED("grpc_stream_cancel"), NAMED("grpc_stream_state"), NAMED("grpc_call")
 };
 
-/* Forgets a payload's fields as a new one starts. (A payload that has not
- * started has kind 0, and then no field of it counts.) */
+/* Forgets a payload's fields (a line's, at its end; a +json message's,
+ * as it starts). (A payload that has not started has kind 0, and then no
+ * field of it counts.) */
 static void jl_reset_payload(gs_node *n, int container)
 {
     unsigned i;
-    n->jl.line.payload_kind[container] = 0;
+    n->jl.line.payload[container].kind = 0;
     for (i = 0; i < n->jl.npayload_keys[container]; i++)
         n->jl.payload_keys[container][i].into->kind = 0;
 }
@@ -2378,19 +2468,25 @@ static void jl_reset_payload(gs_node *n, int container)
 static void jl_reset_body(gs_node *n)
 {
     gs_line *l = &n->jl.line;
-    l->body_kind = 0;
+    l->body.kind = 0;
     l->msg_id_value.kind = l->timeout.kind = 0;
     l->type.v.kind = l->service.v.kind = l->method.v.kind = 0;
     l->node_id.v.kind = l->stream_id.v.kind = 0;
-    l->payload_kind[C_REQUEST] = l->payload_kind[C_DATA] = 0;
+    l->payload[C_REQUEST].kind = l->payload[C_DATA].kind = 0;
 }
 
+/* Everything a line stored is forgotten before the next one (as the
+ * scanner's nested keys want: gs_json_key_nest). */
 static void jl_reset_line(gs_node *n)
 {
+    int c;
     n->jl.raw_on = 0;
-    n->jl.line.top_kind = 0;
-    n->jl.line.target = T_SKIP;
+    n->jl.line.top.kind = 0;
     n->jl.line.src.v.kind = n->jl.line.dest.v.kind = 0;
+    /* a payload's fields were stored only if it began (a body named
+     * twice forgot both: gs_json_key_nest) */
+    for (c = C_REQUEST; c <= C_DATA; c++)
+        if (n->jl.line.payload[c].kind) jl_reset_payload(n, c);
     jl_reset_body(n);
 }
 
@@ -2427,8 +2523,10 @@ static int jl_state(const gs_json_value *v)
 /* ----- the members each object expects --------------------------------- */
 
 /* The scanner matches member names against these tables itself: scalars
- * go straight to the line's buffers, and only body, request and data come
- * back as events (PROTOCOL.md 1; a member not listed is skipped). */
+ * go straight to the line's buffers, and it enters the line's object, body,
+ * request and data with their keys (gs_json_key_nest), so a line costs no
+ * event but its end (PROTOCOL.md 1; a member not listed is skipped). Only
+ * a payload object that a deep request keeps whole is reported. */
 
 static gs_json_key jl_key(const char *name, int tag, gs_json_value *into, char *sink, size_t cap)
 {
@@ -2438,7 +2536,6 @@ static gs_json_key jl_key(const char *name, int tag, gs_json_value *into, char *
 }
 #define JL_TEXT_KEY(name, b) jl_key(name, 0, &(b)->v, (b)->buf, sizeof (b)->buf)
 #define JL_NUMBER_KEY(name, v) jl_key(name, 0, v, NULL, 0)
-#define JL_TAG_KEY(name, tag) jl_key(name, tag, NULL, NULL, 0)
 #define JL_ENVELOPE_KEYS (sizeof ((gs_jl *)0)->envelope_keys / sizeof (gs_json_key))
 #define JL_BODY_KEYS (sizeof ((gs_jl *)0)->body_keys / sizeof (gs_json_key))
 
@@ -2446,26 +2543,34 @@ static void jl_expect_init(gs_node *n)
 {
     gs_line *l = &n->jl.line;
     gs_json_key *e = n->jl.envelope_keys, *b = n->jl.body_keys;
+    n->jl.top_key = JL_NUMBER_KEY("", &l->top);
+    gs_json_key_nest(&n->jl.top_key, e, JL_ENVELOPE_KEYS);
+    gs_json_expect_top(&n->jl.scan, &n->jl.top_key);
     e[0] = JL_TEXT_KEY("src", &l->src);
     e[1] = JL_TEXT_KEY("dest", &l->dest);
-    e[2] = JL_TAG_KEY("body", T_BODY);
+    e[2] = JL_NUMBER_KEY("body", &l->body);
+    gs_json_key_nest(&e[2], b, JL_BODY_KEYS);
     /* in the order requests usually name them: the scanner's search
      * starts after the member it matched last */
     b[0] = JL_TEXT_KEY("type", &l->type);
     b[1] = JL_NUMBER_KEY("msg_id", &l->msg_id_value);
     b[2] = JL_TEXT_KEY("stream_id", &l->stream_id);
-    b[3] = JL_TAG_KEY("data", T_DATA);
+    b[3] = JL_NUMBER_KEY("data", &l->payload[C_DATA]);
     b[4] = JL_TEXT_KEY("service", &l->service);
     b[5] = JL_TEXT_KEY("method", &l->method);
-    b[6] = JL_TAG_KEY("request", T_REQUEST);
+    b[6] = JL_NUMBER_KEY("request", &l->payload[C_REQUEST]);
     b[7] = JL_NUMBER_KEY("timeout_ms", &l->timeout);
     b[8] = JL_TEXT_KEY("node_id", &l->node_id);
     n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
+    gs_json_key_nest(&b[3], n->jl.payload_keys[C_DATA], 0);
+    gs_json_key_nest(&b[6], n->jl.payload_keys[C_REQUEST], 0);
 }
 
-/* The payload fields registered methods read, per container. */
+/* The payload fields registered methods read, per container; a container
+ * some deep request uses is reported when it starts, to keep its text. */
 static void jl_expect_captures(gs_node *n)
 {
+    gs_json_key *data = &n->jl.body_keys[3], *request = &n->jl.body_keys[6];
     unsigned i;
     n->jl.npayload_keys[C_REQUEST] = n->jl.npayload_keys[C_DATA] = 0;
     for (i = 0; i < n->jl.ncaps; i++) {
@@ -2473,45 +2578,18 @@ static void jl_expect_captures(gs_node *n)
         n->jl.payload_keys[c->container][n->jl.npayload_keys[c->container]++] =
             jl_key(c->name, 0, &c->v, c->buf, c->buf == c->small ? sizeof c->small : GS_MAX_VALUE);
     }
+    gs_json_key_nest(data, n->jl.payload_keys[C_DATA], n->jl.npayload_keys[C_DATA]);
+    gs_json_key_nest(request, n->jl.payload_keys[C_REQUEST], n->jl.npayload_keys[C_REQUEST]);
+    data->tag = n->jl.deep_in[C_DATA] ? T_DATA : T_NONE;
+    request->tag = n->jl.deep_in[C_REQUEST] ? T_REQUEST : T_NONE;
 }
 
-/* A member the scanner reports: body, request or data. */
-static void jl_on_member(gs_node *n)
-{
-    gs_json *j = &n->jl.scan;
-    switch (j->key_tag) {
-    case T_BODY: jl_reset_body(n); break;
-    case T_REQUEST: jl_reset_payload(n, C_REQUEST); break;
-    case T_DATA: jl_reset_payload(n, C_DATA); break;
-    default: return;                /* an object that expects nothing */
-    }
-    n->jl.line.target = j->key_tag;
-    gs_json_want(j, NULL, 0);
-}
-
-/* A reported value: the top one, body, request or data (objects: just
- * begun, and told what they expect). */
+/* A reported value: a payload object a deep request keeps whole (just
+ * begun; the scanner entered it with its keys). */
 static void jl_on_value(gs_node *n)
 {
-    gs_json *j = &n->jl.scan;
-    gs_line *l = &n->jl.line;
-    int t = l->target, object = j->kind == GS_JV_OBJECT;
-    l->target = T_SKIP;
-    /* the top value (containers are reported once opened, at depth 1) */
-    if (j->depth == (object || j->kind == GS_JV_ARRAY ? 1 : 0)) {
-        l->top_kind = j->kind;
-        if (object) gs_json_expect(j, n->jl.envelope_keys, JL_ENVELOPE_KEYS);
-        return;
-    }
-    if (t == T_BODY) {
-        l->body_kind = j->kind;
-        if (object) gs_json_expect(j, n->jl.body_keys, JL_BODY_KEYS);
-    } else if (t == T_REQUEST || t == T_DATA) {
-        int c = t == T_REQUEST ? C_REQUEST : C_DATA;
-        l->payload_kind[c] = j->kind;
-        if (object) gs_json_expect(j, n->jl.payload_keys[c], n->jl.npayload_keys[c]);
-        if (object && n->jl.deep_in[c]) jl_raw_start(n, c);
-    }
+    int t = n->jl.scan.key_tag;
+    if (t == T_REQUEST || t == T_DATA) jl_raw_start(n, t == T_REQUEST ? C_REQUEST : C_DATA);
 }
 
 /* msg_id as a reply can echo it: an integer in 64 bits (signed or not). */
@@ -2950,7 +3028,7 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
                              const char **why)
 {
     const gs_desc *desc = n->methods[mi]->in;
-    uint8_t kind = n->jl.line.payload_kind[container];
+    uint8_t kind = n->jl.line.payload[container].kind;
     unsigned i;
     if (kind && kind != GS_JV_NULL && kind != GS_JV_OBJECT) {
         *why = jl_not_object(container);
@@ -2968,6 +3046,11 @@ static int jl_decode_payload(gs_node *n, unsigned mi, int container, gs_msg *msg
         gs_capture *c = &n->jl.caps[n->jl.method_caps[mi][i]];
         int status;
         if (kind != GS_JV_OBJECT || !c->v.kind || c->v.kind == GS_JV_NULL) continue;
+        if (desc->fields[i].type == GS_STRING && c->v.kind == GS_JV_STRING && !c->v.over) {
+            msg->v[i].s.p = c->buf;             /* the common case, without a call */
+            msg->v[i].s.n = c->v.len;
+            continue;
+        }
         status = jl_decode_field(n, &desc->fields[i], c, &msg->v[i], why);
         if (status != GS_OK) return status;
     }
@@ -2981,7 +3064,7 @@ static void jl_capture_event(gs_node *n, int ev, int container)
 {
     gs_json *j = &n->jl.object_scan;
     if (ev != GS_JSON_VALUE) return;    /* only the top value is reported */
-    n->jl.line.payload_kind[container] = j->kind;
+    n->jl.line.payload[container].kind = j->kind;
     if (j->kind == GS_JV_OBJECT)
         gs_json_expect(j, n->jl.payload_keys[container], n->jl.npayload_keys[container]);
 }
@@ -3050,10 +3133,10 @@ static void jl_on_init(gs_node *n)
     if (jl_state(&l->node_id.v) != V_OK) { jl_error(n, E_MALFORMED, "node_id must be a string"); return; }
     if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
     if (!n->jl.initialised) {
-        n->jl.id_json_len = (size_t)(gs_json_put_str(n->jl.id_json, l->node_id.buf, l->node_id.v.len) - n->jl.id_json);
+        n->jl.head_len = jl_put_head(n->jl.head, l->node_id.buf, l->node_id.v.len);
         n->jl.initialised = 1;
     }
-    jl_reply_end(n, jl_reply_begin(n, &a, "init_ok"));
+    jl_reply_end(n, jl_reply_begin(n, &a, JL_TYPE("init_ok")));
 }
 
 /* The stream a request names, if it may use it; otherwise answers the
@@ -3085,7 +3168,7 @@ static gs_stream *jl_named_stream(gs_node *n, int *closed)
         return NULL;
     }
     if (s->fe.jl.owner_len != n->jl.line.src.v.len ||
-        memcmp(s->fe.jl.owner, n->jl.line.src.buf, s->fe.jl.owner_len) != 0) {
+        !same_bytes(s->fe.jl.owner, n->jl.line.src.buf, s->fe.jl.owner_len)) {
         jl_error(n, E_NO_KEY, "unknown stream");
         return NULL;
     }
@@ -3117,7 +3200,7 @@ static void jl_on_state(gs_node *n)
     char *d;
     if (!s && !closed) return;
     if (n->jl.scan.too_deep) { jl_error(n, E_MALFORMED, jl_too_deep(n)); return; }
-    d = jl_reply_begin(n, &a, "grpc_stream_state_ok");
+    d = jl_reply_begin(n, &a, JL_TYPE("grpc_stream_state_ok"));
     d = PUT_KEY(d, "stream_id");
     d = gs_json_put_str(d, n->jl.line.stream_id.buf, n->jl.line.stream_id.v.len);
     d = PUT_KEY(d, "state");
@@ -3145,7 +3228,7 @@ static void jl_on_close(gs_node *n)
 static void jl_send_ok(gs_node *n, gs_stream *s)
 {
     jl_addr a = jl_line_addr(n);
-    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, "grpc_bidi_stream_send_ok"), s->fe.jl.id));
+    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, JL_TYPE("grpc_bidi_stream_send_ok")), s->fe.jl.id));
 }
 
 static void jl_on_send(gs_node *n)
@@ -3201,11 +3284,11 @@ static gs_stream *jl_admit(gs_node *n, int type, gs_kind kind, gs_msg *req)
 }
 
 /* A stream that outlives its request gets an id, told in `type`. */
-static void jl_open_ok(gs_node *n, gs_stream *s, const char *type)
+static void jl_open_ok(gs_node *n, gs_stream *s, const char *body, size_t body_len)
 {
     jl_addr a = jl_line_addr(n);
     jl_assign_id(n, s);
-    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, type), s->fe.jl.id));
+    jl_reply_end(n, jl_put_stream_id(jl_reply_begin(n, &a, body, body_len), s->fe.jl.id));
 }
 
 static void jl_on_server_stream(gs_node *n)
@@ -3213,14 +3296,14 @@ static void jl_on_server_stream(gs_node *n)
     gs_msg req;
     gs_stream *s = jl_admit(n, M_SERVER_STREAM, GS_SERVER_STREAMING, &req);
     if (s && core_start(n, s, &req) == GS_OK && s->follows)
-        jl_open_ok(n, s, "grpc_server_stream_open_ok");
+        jl_open_ok(n, s, JL_TYPE("grpc_server_stream_open_ok"));
 }
 
 static void jl_on_bidi_open(gs_node *n)
 {
     gs_stream *s = jl_admit(n, M_BIDI_OPEN, GS_BIDI_STREAMING, NULL);
     /* a failed start ended the call: that end replaces the open_ok */
-    if (s && core_start(n, s, NULL) == GS_OK) jl_open_ok(n, s, "grpc_bidi_stream_open_ok");
+    if (s && core_start(n, s, NULL) == GS_OK) jl_open_ok(n, s, JL_TYPE("grpc_bidi_stream_open_ok"));
 }
 
 static void jl_on_call(gs_node *n)
@@ -3230,14 +3313,14 @@ static void jl_on_call(gs_node *n)
     if (s) core_unary(n, s, &req);
 }
 
-/* Names of one length differ in their last byte, so memcmp runs once. */
+/* Names of one length differ in their last byte, so one compare runs. */
 static int jl_type_of(const gs_namebuf *t)
 {
     int i;
     size_t len = t->v.len;
     for (i = 0; i < M_UNKNOWN; i++)
         if (jl_type_names[i].len == len && jl_type_names[i].name[len - 1] == t->buf[len - 1] &&
-            memcmp(jl_type_names[i].name, t->buf, len) == 0) return i;
+            same_bytes(jl_type_names[i].name, t->buf, len)) return i;
     return M_UNKNOWN;
 }
 
@@ -3250,7 +3333,7 @@ static void jl_on_line(gs_node *n)
     l->msg_id.has = jl_msg_id_ok(&l->msg_id_value);
     l->msg_id.neg = l->msg_id_value.num_neg;
     l->msg_id.mag = l->msg_id_value.num_mag;
-    if (status == GS_JL_OK && (l->top_kind != GS_JV_OBJECT)) { report(n, "line is not a JSON object"); return; }
+    if (status == GS_JL_OK && (l->top.kind != GS_JV_OBJECT)) { report(n, "line is not a JSON object"); return; }
     if (jl_state(&l->src.v) != V_OK) { report(n, status == GS_JL_OK ? "src missing, not a string or too long" : "invalid JSON, src not recoverable"); return; }
     if (!n->jl.initialised && jl_state(&l->dest.v) != V_OK) { report(n, "no usable dest to sign a reply before init"); return; }
     if (status == GS_JL_ERROR) {
@@ -3258,7 +3341,7 @@ static void jl_on_line(gs_node *n)
         jl_error(n, E_MALFORMED, "invalid JSON");
         return;
     }
-    if (l->body_kind != GS_JV_OBJECT) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "body must be an object"); return; }
+    if (l->body.kind != GS_JV_OBJECT) { l->msg_id.has = 0; jl_error(n, E_MALFORMED, "body must be an object"); return; }
     if (l->msg_id_value.kind && !l->msg_id.has) { jl_error(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
     type_state = jl_state(&l->type.v);
     if (type_state != V_OK && type_state != V_LONG) { jl_error(n, E_MALFORMED, "type must be a string"); return; }
@@ -3346,7 +3429,9 @@ static void jl_init(gs_node *n)
 {
     int i;
     n->jl.initialised = 0;
-    n->jl.next_msg_id = 0;
+    n->jl.msg_id[0] = '0';
+    n->jl.msg_id_len = 1;
+    n->jl.start.body = NULL;
     n->jl.last_stream_id = 0;
     n->jl.ncaps = n->jl.nstring_caps = 0;
     n->jl.deep_in[C_REQUEST] = n->jl.deep_in[C_DATA] = 0;
@@ -3366,7 +3451,6 @@ static size_t jl_feed(gs_node *n, const char *in, size_t len)
         int ev = gs_json_next(&n->jl.scan, &p, end);
         if (n->jl.raw_on) jl_raw_add(n, from, p);
         switch (ev) {
-        case GS_JSON_MEMBER: jl_on_member(n); break;
         case GS_JSON_VALUE: jl_on_value(n); break;
         case GS_JSON_END: n->jl.raw_on = 0; break;      /* the kept payload closed */
         case GS_JSON_LINE:

@@ -637,7 +637,8 @@ typedef struct {
 } gs_json_value;
 
 /* A member an object expects (gs_json_expect), matched by the scanner. */
-typedef struct {
+typedef struct gs_json_key gs_json_key;
+struct gs_json_key {
     const char *name;               /* at most GS_JSON_KEY_MAX bytes */
     uint8_t len;
     uint64_t head;                  /* its first 8 bytes, zero-padded */
@@ -645,7 +646,10 @@ typedef struct {
     gs_json_value *into;            /* or: the scalar is stored here */
     char *sink;                     /* with its string bytes here */
     size_t cap;
-} gs_json_key;
+    const gs_json_key *sub;         /* an object value is entered expecting these */
+    uint8_t nsub;                   /* (gs_json_key_nest) */
+    uint64_t head_mask;             /* its bytes of head; 0: not compared in place */
+};
 
 /* Objects up to this depth can expect keys (gs_json_expect). */
 #define GS_JSON_KEYED 4
@@ -663,6 +667,8 @@ typedef struct {
     char *sink;                     /* where a wanted string goes */
     size_t sink_cap;
     gs_json_value *into;            /* where a wanted scalar is stored */
+    const gs_json_key *into_key;    /* the expected key it is for, if any */
+    const gs_json_key *top;         /* what each line's value is (gs_json_expect_top) */
     const gs_json_key *keys[GS_JSON_KEYED + 1];  /* by depth (gs_json_expect) */
     uint8_t nkeys[GS_JSON_KEYED + 1];
     uint8_t key_next[GS_JSON_KEYED + 1];  /* where the next search starts */
@@ -720,6 +726,22 @@ void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n);
 /* gs_json_key_set fills an expected key (name must outlive it). */
 void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *into,
                      char *sink, size_t cap);
+
+/* gs_json_key_nest makes key k (which has `into`) lead to an object: when
+ * its value is an object the scanner enters it expecting its n keys, with
+ * no event for the member or the object (into->kind says GS_JV_OBJECT),
+ * unless k has a tag: then the entered object is reported by
+ * GS_JSON_VALUE (key_tag says which), so its consumer can call
+ * gs_json_report_end. The consumer clears into->kind and the kinds the
+ * keys below k store (all the way down) before each line; a member k
+ * named twice in one line has the scanner clear those of its first
+ * value itself, so the last one counts. sub must outlive k. */
+void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n);
+
+/* gs_json_expect_top makes each line's value as if it were the value of
+ * member `top` (into set, usually with gs_json_key_nest): no GS_JSON_VALUE
+ * for it. NULL restores the default (the top value is reported). */
+void gs_json_expect_top(gs_json *j, const gs_json_key *top);
 
 /* gs_utf8_valid says whether s[0..n) is valid UTF-8 (RFC 3629). */
 int gs_utf8_valid(const char *s, size_t n);
@@ -884,8 +906,8 @@ typedef struct { gs_json_value v; char buf[GS_MAX_ID]; } gs_idbuf;
 typedef struct { gs_json_value v; char buf[GS_MAX_NAME]; } gs_namebuf;
 
 typedef struct {                    /* what a line said, as far as needed */
-    uint8_t top_kind, body_kind, payload_kind[3];
-    uint8_t target, type_id;        /* where the next value goes; the type */
+    gs_json_value top, body, payload[3];    /* their kinds: objects? */
+    uint8_t type_id;
     gs_json_value msg_id_value, timeout;
     gs_reply_to msg_id;             /* msg_id as replies echo it */
     gs_idbuf src, dest, node_id, stream_id;
@@ -917,9 +939,17 @@ typedef struct {                    /* an open container of a deep request */
 
 typedef struct {                    /* the JSON-lines front end */
     int initialised;
-    size_t id_json_len;
-    char id_json[6 * GS_MAX_ID + 2];    /* the node id, quoted and escaped */
-    uint64_t next_msg_id, last_stream_id;
+    size_t head_len;
+    char head[6 * GS_MAX_ID + 24];      /* {"src": <node id>, "dest":  (each reply's start) */
+    uint64_t last_stream_id;
+    char msg_id[20];                    /* the next reply's msg_id, in decimal */
+    uint8_t msg_id_len;
+    struct gs_jl_start {                   /* the last reply's start, to reuse */
+        const char *body;               /* its type's text (0: none) */
+        uint8_t dest_len, len;
+        char dest[16];
+        char text[112];                 /* {"src": .., "dest": .., "body": {"type": ".." */
+    } start;
     gs_json scan;
     gs_json object_scan;                /* a value whole in memory: +json, a deep payload */
     gs_line line;
@@ -943,7 +973,7 @@ typedef struct {                    /* the JSON-lines front end */
     gs_capture caps[GS_MAX_CAPTURES];
     unsigned ncaps, nstring_caps;
     char cap_bufs[GS_MAX_STRING_CAPTURES][GS_MAX_VALUE];
-    gs_json_key envelope_keys[3], body_keys[9];     /* what each object expects */
+    gs_json_key top_key, envelope_keys[3], body_keys[9];    /* what each object expects */
     gs_json_key payload_keys[3][GS_MAX_CAPTURES];   /* by container */
     uint8_t npayload_keys[3];
     int16_t buckets[GS_MAX_STREAMS];    /* live streams by id */

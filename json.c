@@ -135,6 +135,7 @@ void gs_json_want(gs_json *j, char *sink, size_t cap)
     j->sink = sink;
     j->sink_cap = sink ? cap : 0;
     j->into = NULL;
+    j->into_key = NULL;
 }
 
 void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into)
@@ -147,7 +148,7 @@ void gs_json_want_into(gs_json *j, char *sink, size_t cap, gs_json_value *into)
 void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *into,
                      char *sink, size_t cap)
 {
-    size_t len = strlen(name);
+    size_t len = strlen(name), i;
     k->name = name;
     k->len = (uint8_t)len;
     k->head = 0;
@@ -156,11 +157,56 @@ void gs_json_key_set(gs_json_key *k, const char *name, int tag, gs_json_value *i
     k->into = into;
     k->sink = sink;
     k->cap = cap;
+    k->sub = NULL;
+    k->nsub = 0;
+    /* the bytes of the first 8 that are the name's; none when the name
+     * is not plain (k->head is not 0: it never matches in place) */
+    k->head_mask = len >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * len)) - 1;
+    for (i = 0; i < len; i++)
+        if (str_stop[(unsigned char)name[i]]) k->head_mask = 0;
+    if (len > GS_JSON_KEY_MAX) k->head_mask = 0;
 }
 
+void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n)
+{
+    k->sub = sub;
+    k->nsub = (uint8_t)n;
+}
+
+void gs_json_expect_top(gs_json *j, const gs_json_key *top)
+{
+    j->top = top;
+}
+
+/* Clears the kinds the keys of key k's object stored, and theirs in turn
+ * (nested keys go no deeper than GS_JSON_KEYED). */
+static void clear_nested(const gs_json_key *k, unsigned depth)
+{
+    unsigned i;
+    for (i = 0; i < k->nsub; i++) {
+        if (k->sub[i].into) k->sub[i].into->kind = 0;
+        if (k->sub[i].nsub && depth < GS_JSON_KEYED) clear_nested(&k->sub[i], depth + 1);
+    }
+}
+
+/* Expected key k matched: its value is wanted into k->into. A key that
+ * leads to an object and already holds a value was named twice: what its
+ * first object stored is forgotten (the consumer clears it for each line,
+ * so the common case costs one test). */
+ALWAYS_INLINE void want_key(gs_json *j, const gs_json_key *k)
+{
+    if (k->nsub && k->into->kind) clear_nested(k, 0);
+    gs_json_want_into(j, k->sink, k->cap, k->into);
+    j->into_key = k;
+}
+
+static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
+
+/* Keys are kept only for an entered object, so the hot path can take
+ * nkeys != 0 to mean one (opening any container clears its depth's). */
 void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
 {
-    if (j->depth > GS_JSON_KEYED) return;
+    if (j->depth == 0 || j->depth > GS_JSON_KEYED || !(j->entered & bit(j->depth))) return;
     j->keys[j->depth] = keys;
     j->nkeys[j->depth] = (uint8_t)n;
     j->key_next[j->depth] = 0;
@@ -168,7 +214,6 @@ void gs_json_expect(gs_json *j, const gs_json_key *keys, unsigned n)
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static uint64_t bit(unsigned depth) { return (uint64_t)1 << (depth - 1); }
 
 void gs_json_elements(gs_json *j)
 {
@@ -267,11 +312,38 @@ static void start_string(gs_json *j, int key)
     }
 }
 
+/* The object that key k leads to (gs_json_key_nest) opens, below
+ * GS_MAX_DEPTH: entered, expecting k's keys; reported only if k has a
+ * tag. What open_container does for it, with nothing else to decide. */
+ALWAYS_INLINE int open_nested(gs_json *j, const gs_json_key *k)
+{
+    uint64_t b;
+    j->want = 0;
+    j->into = NULL;
+    k->into->kind = GS_JV_OBJECT;
+    b = bit(++j->depth);
+    j->objects |= b;
+    j->entered |= b;
+    j->ends &= ~b;
+    j->state = J_OBJ_FIRST;
+    if (j->depth <= GS_JSON_KEYED) {
+        j->keys[j->depth] = k->sub;
+        j->nkeys[j->depth] = k->nsub;
+        j->key_next[j->depth] = 0;
+    }
+    if (!k->tag) return -1;
+    j->key_tag = k->tag;
+    j->kind = GS_JV_OBJECT;
+    return GS_JSON_VALUE;
+}
+
 /* '{' or '[' opens a container. Returns an event or -1. */
 static inline int open_container(gs_json *j, int object)
 {
     int wanted = j->want;
     gs_json_value *into = j->into;
+    if (into && object && j->into_key && j->into_key->sub && j->depth < GS_MAX_DEPTH)
+        return open_nested(j, j->into_key);
     j->want = 0;
     j->into = NULL;
     if (j->depth == GS_MAX_DEPTH) {
@@ -300,11 +372,12 @@ static inline int open_container(gs_json *j, int object)
 
 /* '}' or ']'. Returns -1, GS_JSON_END if asked (gs_json_report_end), or
  * -2 on a mismatch. */
-static int close_container(gs_json *j, int object)
+static inline int close_container(gs_json *j, int object)
 {
-    int reported = (j->ends & bit(j->depth)) != 0;
-    if (((j->objects & bit(j->depth)) != 0) != object) return -2;
-    j->ends &= ~bit(j->depth);
+    uint64_t b = bit(j->depth);
+    int reported = (j->ends & b) != 0;
+    if (((j->objects & b) != 0) != object) return -2;
+    j->ends &= ~b;
     j->depth--;
     value_done(j);
     return reported ? GS_JSON_END : -1;
@@ -616,6 +689,23 @@ static inline int key_index(const gs_json *j, const char *name, size_t n, const 
     return -1;
 }
 
+/* Whether the member name whose opening quote is at p is expected key k,
+ * whole in the chunk, compared in place without first scanning for its
+ * end: a plain name (gs_json_key_set) whose bytes are there, then a
+ * quote, is the whole name, as plain_string would have found it. */
+ALWAYS_INLINE int key_here(const gs_json_key *k, const char *p, const char *end)
+{
+    size_t n = k->len, i;
+    uint64_t head;
+    if (end - p < (long)n + 2 || p[1 + n] != '"') return 0;
+    if (end - p >= 9) memcpy(&head, p + 1, 8);      /* the name and what follows */
+    else head = name_head(p + 1, n, end);
+    if ((head & k->head_mask) != k->head) return 0;
+    for (i = 8; i < n; i++)
+        if (k->name[i] != p[1 + i]) return 0;
+    return 1;
+}
+
 /* Key i matched: the next search starts after it. */
 static inline const gs_json_key *key_matched(gs_json *j, int i)
 {
@@ -633,7 +723,7 @@ static int expected_member(gs_json *j, const char *name, size_t n, const char *e
     if (i < 0) return -1;
     k = key_matched(j, i);
     if (k->into) {
-        gs_json_want_into(j, k->sink, k->cap, k->into);
+        want_key(j, k);
         return -1;
     }
     j->key_tag = k->tag;
@@ -840,6 +930,7 @@ static int slow_step(gs_json *j, unsigned char c, int *consumed)
 int gs_json_next(gs_json *j, const char **pp, const char *end)
 {
     const char *p = *pp;
+    const gs_json_key *k;           /* an expected member just matched */
     unsigned char c;
     int ev;
 
@@ -849,6 +940,7 @@ resume:
     switch (j->state) {
     case J_START:
         j->too_deep = 0;
+        if (j->top) want_key(j, j->top);
         goto value;
     case J_VALUE: goto value;
     case J_ARR_FIRST: goto arr_first;
@@ -895,7 +987,10 @@ value:
     }
     case '{':
     case '[':
-        ev = open_container(j, c == '{');
+        if (c == '{' && j->into && j->into_key && j->into_key->sub && j->depth < GS_MAX_DEPTH)
+            ev = open_nested(j, j->into_key);   /* a line's object, mostly */
+        else
+            ev = open_container(j, c == '{');
         p++;
         if (ev >= 0) goto emit;
         if (p == end) goto more;
@@ -936,36 +1031,31 @@ obj_first:
 key:
     SKIP_WS();
     if (c != '"') goto invalid;
+    if (j->depth <= GS_JSON_KEYED && j->key_next[j->depth] < j->nkeys[j->depth] &&
+        key_here(&j->keys[j->depth][j->key_next[j->depth]], p, end)) {
+        /* the member the last one's successor names, compared in place */
+        k = key_matched(j, j->key_next[j->depth]);
+        p += k->len + 2;
+        j->state = J_COLON;
+        j->want = 0;
+        goto expected;
+    }
     {
         long n = plain_string(p, end);
         if (n >= 0) {               /* whole in the chunk */
             const char *name = p + 1;
             p += n + 2;
-            if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth] && (j->entered & bit(j->depth))) {
+            if (j->depth <= GS_JSON_KEYED && j->nkeys[j->depth]) {
                 /* expected: matched in place; a scalar it keeps is
                  * mostly whole in the chunk too */
                 int i = key_index(j, name, (size_t)n, end);
-                const gs_json_key *k;
                 j->state = J_COLON;
                 j->want = 0;
                 if (i < 0) goto after_key;      /* skipped */
                 k = key_matched(j, i);
-                if (k->into) {
-                    const char *q = scalar_whole(j, k, p, end);
-                    if (q) {
-                        p = q;
-                        if (p == end) goto more;
-                        c = (unsigned char)*p;
-                        goto next;
-                    }
-                    gs_json_want_into(j, k->sink, k->cap, k->into);
-                    goto after_key;
-                }
-                j->key_tag = k->tag;
-                ev = key_report(j, name, (size_t)n);
-            } else {
-                ev = key_whole(j, name, (size_t)n, end);
+                goto expected;
             }
+            ev = key_whole(j, name, (size_t)n, end);
             if (ev >= 0) goto emit;
 after_key:
             if (p == end) goto more;
@@ -973,6 +1063,39 @@ after_key:
             goto colon;
         }
     }
+    start_string(j, 1);
+    ADVANCE(J_STR, str);
+
+expected:                           /* key k matched; p is past its name */
+    if (k->sub && k->into && end - p >= 2 && p[0] == ':' && p[1] == '{' && j->depth < GS_MAX_DEPTH) {
+        /* compact "name":{ of a key that leads to an object */
+        want_key(j, k);
+        p += 2;
+        ev = open_nested(j, k);
+        if (ev >= 0) goto emit;
+        if (p == end) goto more;
+        c = (unsigned char)*p;
+        goto obj_first;
+    }
+    if (k->into) {
+        /* a key that leads to an object otherwise takes the byte path */
+        const char *q = k->sub ? NULL : scalar_whole(j, k, p, end);
+        if (q) {
+            p = q;
+            if (p == end) goto more;
+            c = (unsigned char)*p;
+            if (c == ',') ADVANCE(J_KEY, key);  /* expected keys are an object's */
+            goto next;
+        }
+        want_key(j, k);
+    } else {
+        j->key_tag = k->tag;
+        ev = key_report(j, p - k->len - 1, k->len);
+        if (ev >= 0) goto emit;
+    }
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    goto colon;
     start_string(j, 1);
     ADVANCE(J_STR, str);
 
@@ -998,7 +1121,10 @@ close:
     if (ev == -2) goto invalid;
     p++;
     if (ev >= 0) goto emit;
-    goto resume;
+    if (p == end) goto more;
+    c = (unsigned char)*p;
+    if (j->state == J_NEXT) goto next;  /* still in a container */
+    goto done;
 
 element:                            /* of an array whose elements are reported */
     j->state = J_VALUE;
@@ -1109,11 +1235,70 @@ static uint32_t decode_utf8(const unsigned char *s, size_t n, size_t *len)
     return cp;
 }
 
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The high bit of each byte of w that the writer must escape: a quote, a
+ * backslash, a control byte, DEL or non-ASCII (as plain_run's words). */
+static inline uint64_t needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\'), d = w ^ (ones * 0x7F);
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((d - ones) & ~d) |
+            ((w - ones * 0x20) & ~w) | w) & highs;
+}
+
+#if defined(__SSE2__)
+/* The bytes of v the writer must escape, as a movemask. */
+static inline unsigned needs_escape16(__m128i v)
+{
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)),
+                                          _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* Whether s[0..n), 4 <= n <= 32, needs no escaping: checked in two words
+ * (or, from 16 bytes, two SSE2 vectors) that may overlap, never reading
+ * outside s[0..n). */
+static inline int short_plain(const unsigned char *s, size_t n)
+{
+    uint64_t a, b;
+    if (n >= 16) {
+#if defined(__SSE2__)
+        return !(needs_escape16(_mm_loadu_si128((const __m128i *)(const void *)s)) |
+                 needs_escape16(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16))));
+#else
+        return 0;
+#endif
+    }
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        a = lo | (uint64_t)hi << 32;
+        b = a;
+    }
+    return !(needs_escape(a) | needs_escape(b));
+}
+#define SHORT_PLAIN(s, n) ((n) >= 4 && (n) <= 32 && short_plain(s, n))
+#else
+#define SHORT_PLAIN(s, n) 0
+#endif
+
 char *gs_json_put_str(char *d, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     const unsigned char *end = s + n;
     *d++ = '"';
+    if (SHORT_PLAIN(s, n)) {        /* most ids and short texts: checked in bulk */
+        copy_bytes(d, str, n);
+        d[n] = '"';
+        return d + n + 1;
+    }
     while (s < end) {
         if (end - s < 16) {         /* short: checked and copied in one pass */
             while (s < end && !str_stop[*s] && *s != 0x7F) *d++ = (char)*s++;
@@ -1185,10 +1370,11 @@ static const char two_digits[] =
 
 /* Below 10^8 (msg_ids, counts, seqs) the digits are counted first and
  * written in place with 32-bit arithmetic. */
-static char *put_u32_small(char *d, uint32_t x)
+ALWAYS_INLINE char *put_u32_small(char *d, uint32_t x)
 {
-    unsigned len = x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 10000 ? 4 :
-                   x < 100000 ? 5 : x < 1000000 ? 6 : x < 10000000 ? 7 : 8;
+    /* the digit count in two or three compares */
+    unsigned len = x < 10000 ? (x < 100 ? (x < 10 ? 1 : 2) : (x < 1000 ? 3 : 4))
+                             : (x < 1000000 ? (x < 100000 ? 5 : 6) : (x < 10000000 ? 7 : 8));
     char *e = d + len;
     while (x >= 100) {
         uint32_t r = x % 100;
@@ -1225,5 +1411,6 @@ char *gs_json_put_u64(char *d, uint64_t v)
 char *gs_json_put_int(char *d, int neg, uint64_t mag)
 {
     if (neg && mag) *d++ = '-';
+    if (mag < 100000000) return put_u32_small(d, (uint32_t)mag);
     return gs_json_put_u64(d, mag);
 }
