@@ -4594,6 +4594,10 @@ enum { RD_HEAD, RD_BODY };
  * Trailers-Only answer with a full grpc-message. */
 #define H2_RESERVE (3 * (size_t)GS_MAX_WHY + 1024)
 #define H2_MAX_CONCURRENT (GS_MAX_STREAMS < 100 ? GS_MAX_STREAMS : 100)
+/* A stream's staged messages go on into the connection's output once
+ * they reach this much (DATA frames of many messages still), so a slot's
+ * staging buffer is touched only this far past its largest message. */
+#define H2_TX_EARLY 4096
 
 /* Abuse limits (each ends the connection ENHANCE_YOUR_CALM): client
  * resets of streams (CVE-2023-44487) beyond a burst of RESET_BURST, the
@@ -4907,6 +4911,7 @@ static int h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     d[0] = 0;
     h2_put32((uint8_t *)d + 1, (uint32_t)len);
     h->tx_len += (uint32_t)(5 + len);
+    if (h->tx_len >= H2_TX_EARLY) h2_flush_stream(n, &n->conns[h->conn], s);
     return GS_OK;
 }
 
@@ -5685,7 +5690,9 @@ int gs_conn_open(gs_node *n)
         gs_h2_conn *c = &n->conns[i];
         if (i < (int)n->conns_used && c->state != H2_FREE) continue;
         if (i == (int)n->conns_used) n->conns_used++;
-        memset(c, 0, offsetof(gs_h2_conn, hpack));
+        /* not the request's path and metadata buffers: read only as far
+         * as their lengths, they stay untouched (no memory) until used */
+        memset(c, 0, offsetof(gs_h2_conn, req) + offsetof(gs_h2_req, path_buf));
         c->state = H2_PREFACE;
         c->rd = RD_HEAD;
         c->peer_initial = H2_DEFAULT_WINDOW;
