@@ -158,7 +158,9 @@
 #define GS_H2_BUF ((size_t)GS_MAX_MESSAGE + 5)
 #endif
 /* A slot's response buffer: a largest message and a DATA frame more, so
- * that small messages are staged a frame at a time. A small part can set
+ * that small messages can wait a frame's worth while the connection's
+ * output is full (they move on to it from 4 KiB staged, so memory is
+ * touched only that far past the largest message). A small part can set
  * it to GS_H2_BUF (a message at a time) and save 16 KiB a slot. */
 #ifndef GS_H2_TX
 #define GS_H2_TX (GS_H2_BUF + 16384)
