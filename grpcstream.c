@@ -4911,7 +4911,8 @@ static int h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     d[0] = 0;
     h2_put32((uint8_t *)d + 1, (uint32_t)len);
     h->tx_len += (uint32_t)(5 + len);
-    if (h->tx_len >= H2_TX_EARLY) h2_flush_stream(n, &n->conns[h->conn], s);
+    if (h->tx_len >= H2_TX_EARLY && n->conns[h->conn].state != H2_CLOSING)
+        h2_flush_stream(n, &n->conns[h->conn], s);  /* as gs_conn_output would */
     return GS_OK;
 }
 
