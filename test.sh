@@ -285,7 +285,7 @@ if need examples/counter.c examples/counter.in examples/counter.out; then
 fi
 
 # ------------------------------------------ gRPC over HTTP/2 (--listen)
-if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/nghttp_check.py tests/h2/h2spec.sh \
+if need tests/h2/interop_py.py tests/h2/interop_js.js tests/h2/common.js tests/h2/nghttp_check.py tests/h2/h2spec.sh \
         tests/h2/common.py tests/h2/fixed_memory.py proto/grpcstream.proto \
         tests/h2/abuse.py tests/h2/faults.py tests/h2/rawh2.py tests/h2/sockfault.c; then
     collect "h2 grpcio:" "$PY3" tests/h2/interop_py.py --server ./grpcstream --build-dir "$B/h2"

@@ -9,9 +9,8 @@
 // every check prints SKIP. One PASS:/FAIL:/SKIP: line per check; exit
 // status 1 on any FAIL.
 'use strict';
-const net = require('net');
 const path = require('path');
-const { spawn } = require('child_process');
+const { startServer } = require('./common');
 
 const TIMEOUT_MS = 10000;
 let grpc = null;
@@ -44,38 +43,6 @@ function decN(buf) {
     if (!(buf[i] & 0x80)) return v;
   }
   throw new Error('truncated varint');
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-    s.on('error', reject);
-  });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    c.on('connect', () => { c.destroy(); resolve(true); });
-    c.on('error', () => resolve(false));
-  });
-}
-
-async function startServer(cmd) {
-  const port = await freePort();
-  const parts = cmd.split(/\s+/).filter(Boolean);
-  const proc = spawn(parts[0], parts.slice(1).concat(['--listen', `127.0.0.1:${port}`]),
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  const srv = { port, proc, err: '', code: undefined };
-  proc.stderr.on('data', (d) => { srv.err = (srv.err + d).slice(-2000); });
-  srv.exited = new Promise((r) => proc.on('exit', (code) => { srv.code = code; r(); }));
-  const end = Date.now() + 10000;
-  while (Date.now() < end && srv.code === undefined) {
-    if (await canConnect(port)) return srv;
-    await sleep(20);
-  }
-  throw new Error(`server did not start: ${cmd}\n${srv.err}`);
 }
 
 // Counter/Sum over `numbers`: resolves { err, value }.

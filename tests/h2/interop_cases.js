@@ -19,9 +19,8 @@
 // a 10 s deadline. Against the grpcio reference server
 // (tests/h2/interop_ref_server.py) every check applies as it is.
 'use strict';
-const net = require('net');
 const path = require('path');
-const { spawn } = require('child_process');
+const { sleep, startServer } = require('./common');
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples');
 const MODULES = path.join(__dirname, '..', 'node_modules');
@@ -46,7 +45,6 @@ try {
   grpc = null;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e6;   // ms
 const deadline = () => new Date(Date.now() + TIMEOUT_MS);
 
@@ -365,39 +363,6 @@ check('20 large_unary calls at once on one channel, each answered in full', asyn
 const SIGTERM_CHECK = 'the server exits 0 after SIGTERM';
 
 // ------------------------------------------------------------ the server
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-    s.on('error', reject);
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    c.on('connect', () => { c.destroy(); resolve(true); });
-    c.on('error', () => resolve(false));
-  });
-}
-
-async function startServer(cmd) {
-  const port = await freePort();
-  const parts = cmd.split(/\s+/).filter(Boolean);
-  const proc = spawn(parts[0], parts.slice(1).concat(['--listen', `127.0.0.1:${port}`]),
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  const srv = { port, proc, err: '', code: undefined };
-  proc.stderr.on('data', (d) => { srv.err = (srv.err + d).slice(-2000); });
-  srv.exited = new Promise((r) => proc.on('exit', (code) => { srv.code = code; r(); }));
-  const end = Date.now() + 10000;
-  while (Date.now() < end && srv.code === undefined) {
-    if (await canConnect(port)) return srv;
-    await sleep(20);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`server did not start: ${cmd}\n${srv.err}`);
-}
 
 async function main() {
   const i = process.argv.indexOf('--server');

@@ -14,12 +14,12 @@
 // per test; exit status 1 on any FAIL.
 'use strict';
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const http2 = require('http2');
 const zlib = require('zlib');
 const { spawn } = require('child_process');
+const { sleep, freePort, canConnect } = require('./common');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PROTO = path.join(REPO, 'proto', 'grpcstream.proto');
@@ -43,7 +43,6 @@ const ERRORS = E.filter((e) => e[0] === 'ERROR');
 const INFOS = E.filter((e) => e[0] === 'INFO');
 const GO = ['INFO', 'go'];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e6;   // ms
 
 // ------------------------------------------------------------ assertions
@@ -90,22 +89,6 @@ function statusIs(st, code, details, what = 'status') {
 }
 
 // ------------------------------------------------------------ the server
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-    s.on('error', reject);
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    c.on('connect', () => { c.destroy(); resolve(true); });
-    c.on('error', () => resolve(false));
-  });
-}
 
 class Server {
   constructor(cmd, buildDir, log) {
