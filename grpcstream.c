@@ -4823,6 +4823,7 @@ static void h2_release(gs_node *n, gs_h2_conn *c, gs_stream *s)
 static int h2_flush_stream(gs_node *n, gs_h2_conn *c, gs_stream *s)
 {
     gs_h2_stream *h = &s->fe.h2;
+    if (c->state == H2_CLOSING) return 0;   /* a connection error's GOAWAY is the last frame */
     if (h->http_status && !h->peer_ended && !h->reset) return 0;   /* the request body first */
     if (!h->headers_sent && (h->tx_len || h->ended) && h2_room(c) >= H2_HEADERS_MAX + h2_md_room(s) + 9) {
         uint8_t *d = h2_put_http_status(n, h2_headers_begin(c), h->http_status ? h->http_status : 200);
@@ -4911,8 +4912,7 @@ static int h2_emit_msg(gs_node *n, gs_stream *s, const gs_msg *m, int by_request
     d[0] = 0;
     h2_put32((uint8_t *)d + 1, (uint32_t)len);
     h->tx_len += (uint32_t)(5 + len);
-    if (h->tx_len >= H2_TX_EARLY && n->conns[h->conn].state != H2_CLOSING)
-        h2_flush_stream(n, &n->conns[h->conn], s);  /* as gs_conn_output would */
+    if (h->tx_len >= H2_TX_EARLY) h2_flush_stream(n, &n->conns[h->conn], s);
     return GS_OK;
 }
 
