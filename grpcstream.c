@@ -74,9 +74,26 @@ const char *gs_status_name(int status)
 enum { E_NOT_SUPPORTED = 10, E_UNAVAILABLE = 11, E_MALFORMED = 12,
        E_NO_KEY = 20, E_PRECONDITION = 22 };
 
+/* Copies len bytes to d: a short run (the most common: names, ids, a
+ * reply's start) in fixed-size moves that may overlap, never writing past
+ * d + len, rather than a call or a byte-by-byte string instruction. */
 static char *put_n(char *d, const char *s, size_t len)
 {
-    memcpy(d, s, len);
+    size_t i;
+    if (len > 128) {
+        memcpy(d, s, len);
+    } else if (len >= 16) {
+        for (i = 0; i + 16 < len; i += 16) memcpy(d + i, s + i, 16);
+        memcpy(d + len - 16, s + len - 16, 16);
+    } else if (len >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + len - 8, s + len - 8, 8);
+    } else if (len >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + len - 4, s + len - 4, 4);
+    } else {
+        for (i = 0; i < len; i++) d[i] = s[i];
+    }
     return d + len;
 }
 
@@ -2022,7 +2039,7 @@ static char *jl_reply_begin(gs_node *n, const jl_addr *a, const char *body, size
 static char *jl_put_msg_id(gs_jl *jl, char *d)
 {
     size_t i, len = jl->msg_id_len;
-    for (i = 0; i < len; i++) d[i] = jl->msg_id[i];
+    put_n(d, jl->msg_id, len);
     if (len == 20 && memcmp(jl->msg_id, "18446744073709551615", 20) == 0) {
         jl->msg_id[0] = '0';
         jl->msg_id_len = 1;
@@ -2566,6 +2583,17 @@ static void jl_expect_init(gs_node *n)
     gs_json_key_nest(&b[6], n->jl.payload_keys[C_REQUEST], 0);
 }
 
+/* The scanner learns the shapes of lines (json.c), and forgets them
+ * whenever the keys it expects change. */
+static void jl_learn_anew(gs_node *n)
+{
+#if GS_JSON_SHAPES > 0
+    gs_json_learn(&n->jl.scan, &n->jl.shapes);
+#else
+    (void)n;
+#endif
+}
+
 /* The payload fields registered methods read, per container; a container
  * some deep request uses is reported when it starts, to keep its text. */
 static void jl_expect_captures(gs_node *n)
@@ -2582,6 +2610,7 @@ static void jl_expect_captures(gs_node *n)
     gs_json_key_nest(request, n->jl.payload_keys[C_REQUEST], n->jl.npayload_keys[C_REQUEST]);
     data->tag = n->jl.deep_in[C_DATA] ? T_DATA : T_NONE;
     request->tag = n->jl.deep_in[C_REQUEST] ? T_REQUEST : T_NONE;
+    jl_learn_anew(n);
 }
 
 /* A reported value: a payload object a deep request keeps whole (just
@@ -3313,14 +3342,22 @@ static void jl_on_call(gs_node *n)
     if (s) core_unary(n, s, &req);
 }
 
-/* Names of one length differ in their last byte, so one compare runs. */
-static int jl_type_of(const gs_namebuf *t)
+static int jl_is_type(int i, const gs_namebuf *t)
+{
+    size_t len = t->v.len;
+    return jl_type_names[i].len == len && jl_type_names[i].name[len - 1] == t->buf[len - 1] &&
+           same_bytes(jl_type_names[i].name, t->buf, len);
+}
+
+/* The request type a line names: first the last line's (type_id still
+ * holds it: a session sends runs of one type), then each; names of one
+ * length differ in their last byte, so one compare runs. */
+static int jl_type_of(const gs_line *l)
 {
     int i;
-    size_t len = t->v.len;
+    if (l->type_id < M_UNKNOWN && jl_is_type(l->type_id, &l->type)) return l->type_id;
     for (i = 0; i < M_UNKNOWN; i++)
-        if (jl_type_names[i].len == len && jl_type_names[i].name[len - 1] == t->buf[len - 1] &&
-            same_bytes(jl_type_names[i].name, t->buf, len)) return i;
+        if (jl_is_type(i, &l->type)) return i;
     return M_UNKNOWN;
 }
 
@@ -3345,7 +3382,7 @@ static void jl_on_line(gs_node *n)
     if (l->msg_id_value.kind && !l->msg_id.has) { jl_error(n, E_MALFORMED, "msg_id must be a 64-bit integer"); return; }
     type_state = jl_state(&l->type.v);
     if (type_state != V_OK && type_state != V_LONG) { jl_error(n, E_MALFORMED, "type must be a string"); return; }
-    l->type_id = (uint8_t)(type_state == V_OK ? jl_type_of(&l->type) : M_UNKNOWN);
+    l->type_id = (uint8_t)(type_state == V_OK ? jl_type_of(l) : M_UNKNOWN);
     if (l->type_id == M_UNKNOWN) { jl_error(n, E_NOT_SUPPORTED, "unknown message type"); return; }
     if (!n->jl.initialised && l->type_id != M_INIT) { jl_error(n, E_UNAVAILABLE, "node not initialised"); return; }
     switch (l->type_id) {
@@ -3439,6 +3476,7 @@ static void jl_init(gs_node *n)
     for (i = 0; i < GS_MAX_STREAMS; i++) n->jl.buckets[i] = -1;
     gs_json_reset(&n->jl.scan);
     jl_expect_init(n);
+    jl_learn_anew(n);
     jl_reset_line(n);
 }
 

@@ -656,6 +656,74 @@ struct gs_json_key {
 /* Objects up to this depth can expect keys (gs_json_expect). */
 #define GS_JSON_KEYED 4
 
+/* Line shapes (gs_json_learn): a line read whole, without an event before
+ * its end, is kept as a shape: its bytes, and where each value the scanner
+ * stored went. A string or integer that differs between two lines of one
+ * shape becomes a hole, matched as any plain string or integer. A later
+ * line whole in the chunk that is the shape's bytes around its holes is
+ * stored from the shape without the scanner; any other line is scanned as
+ * before. GS_JSON_SHAPES shapes of up to GS_JSON_SHAPE_BYTES bytes, each
+ * with up to GS_JSON_SHAPE_PARTS strings and integers and as many stored
+ * values; a gs_json_shapes costs (GS_JSON_SHAPES + 1) x
+ * (GS_JSON_SHAPE_BYTES + 40 + 60 x GS_JSON_SHAPE_PARTS) + 16 x
+ * GS_JSON_SHAPE_PARTS bytes on a 64-bit host, 16,048 by default. 0 leaves
+ * it out. */
+#ifndef GS_JSON_SHAPES
+#define GS_JSON_SHAPES 8
+#endif
+#ifndef GS_JSON_SHAPE_BYTES
+#define GS_JSON_SHAPE_BYTES 256
+#endif
+#ifndef GS_JSON_SHAPE_PARTS
+#define GS_JSON_SHAPE_PARTS 24
+#endif
+#if GS_JSON_SHAPES < 0 || GS_JSON_SHAPES > 255 || GS_JSON_SHAPE_BYTES > 65535 || \
+    GS_JSON_SHAPE_PARTS < 1 || GS_JSON_SHAPE_PARTS > 64
+#error "GS_JSON_SHAPES must be 0..255, GS_JSON_SHAPE_BYTES at most 65535, GS_JSON_SHAPE_PARTS 1..64"
+#endif
+
+#if GS_JSON_SHAPES > 0
+typedef struct {                    /* a string or integer of a shape */
+    uint16_t at;                    /* where it is in text (a string's: past its quote) */
+    uint16_t len;                   /* a constant's bytes there (a hole has none) */
+    uint16_t from;                  /* where it was in the line learned */
+    uint8_t integer;
+    uint8_t hole;                   /* a hole, not a constant */
+} gs_json_part;
+
+typedef struct {                    /* a value the scanner stores */
+    const gs_json_key *key;         /* by this key: */
+    gs_json_value *into;            /* its into, sink and cap */
+    char *sink;
+    size_t cap;
+    uint64_t mag;                   /* a constant integer's magnitude */
+    uint16_t at, len;               /* a constant string's bytes in text */
+    uint8_t op;                     /* what it stores (json.c: S_*) */
+    uint8_t hole;                   /* a hole's value: its index */
+    uint8_t neg;                    /* a constant integer's sign */
+    uint8_t kind;                   /* a container's or literal's kind */
+} gs_json_store;
+
+typedef struct {
+    uint16_t len;                   /* bytes of text, '\n' included; 0: free */
+    uint8_t nholes, nparts, nstores;
+    uint64_t skeleton;              /* a hash of its bytes but its parts' */
+    uint64_t hole_mask;             /* which parts are holes */
+    char text[GS_JSON_SHAPE_BYTES + 16];    /* 16 more: json.c reads 16 at once */
+    struct { uint16_t at; uint8_t integer; } holes[GS_JSON_SHAPE_PARTS];
+    gs_json_part parts[GS_JSON_SHAPE_PARTS];
+    gs_json_store stores[GS_JSON_SHAPE_PARTS];  /* in the order the scanner stores */
+} gs_json_shape;
+
+typedef struct {                    /* the shapes one scanner learns */
+    gs_json_shape shape[GS_JSON_SHAPES];
+    gs_json_shape spare;            /* where a new one is built */
+    uint8_t order[GS_JSON_SHAPES];  /* tried in this order: most used first */
+    uint32_t hits[GS_JSON_SHAPES];  /* lines matched, halved as new ones come */
+    struct { uint16_t value; const gs_json_key *key; } stored[GS_JSON_SHAPE_PARTS];
+} gs_json_shapes;
+#endif
+
 /* The scanner. Fields below "results" are for reading after an event. */
 typedef struct {
     uint8_t state, depth, want, in_key, high_ok;
@@ -685,6 +753,14 @@ typedef struct {
     uint8_t key_over;
     uint8_t key_tag;                /* an expected key's tag; 0 otherwise */
     char key[GS_JSON_KEY_MAX];
+#if GS_JSON_SHAPES > 0
+    gs_json_shapes *shapes;         /* NULL: nothing learned (gs_json_learn) */
+    uint8_t learning;               /* this line may become a shape */
+    uint8_t nstored;                /* stores the line made: shapes->stored */
+    uint16_t values;                /* values the line has begun */
+    const char *line, *line_end;    /* it, whole in the chunk: its '\n' */
+    uint64_t shaped;                /* lines stored from a shape, counted */
+#endif
 } gs_json;
 
 /* gs_json_reset prepares a scanner for a new stream of lines. */
@@ -744,6 +820,19 @@ void gs_json_key_nest(gs_json_key *k, const gs_json_key *sub, unsigned n);
  * member `top` (into set, usually with gs_json_key_nest): no GS_JSON_VALUE
  * for it. NULL restores the default (the top value is reported). */
 void gs_json_expect_top(gs_json *j, const gs_json_key *top);
+
+#if GS_JSON_SHAPES > 0
+/* gs_json_learn has the scanner learn line shapes into *s (see
+ * GS_JSON_SHAPES) and forgets what it had learned; call it again whenever
+ * the keys the scanner expects change (gs_json_expect_top, gs_json_key_set
+ * and gs_json_key_nest on keys in use), and NULL stops learning. A line
+ * stored from a shape returns GS_JSON_LINE with status GS_JL_OK and
+ * too_deep 0, and stores what the scanner would have stored; the other
+ * result fields (kind, str_len, num_*, key*) are then unspecified, and a
+ * gs_json_value keeps only the fields of its kind: over and len for a
+ * string, num_* for an integer. */
+void gs_json_learn(gs_json *j, gs_json_shapes *s);
+#endif
 
 /* gs_utf8_valid says whether s[0..n) is valid UTF-8 (RFC 3629). */
 int gs_utf8_valid(const char *s, size_t n);
@@ -953,6 +1042,9 @@ typedef struct {                    /* the JSON-lines front end */
         char text[112];                 /* {"src": .., "dest": .., "body": {"type": ".." */
     } start;
     gs_json scan;
+#if GS_JSON_SHAPES > 0
+    gs_json_shapes shapes;              /* the lines scan has learned */
+#endif
     gs_json object_scan;                /* a value whole in memory: +json, a deep payload */
     gs_line line;
     uint8_t method_caps[GS_MAX_METHODS][GS_MAX_FIELDS];

@@ -6,6 +6,9 @@
  * resumes where it stopped, so a line never has to be in memory whole. It
  * keeps one bit per nesting level (64 at most) and, deeper than that, only
  * a counter. Values the caller does not want are validated and dropped.
+ * A scanner may also learn the shapes of the lines it reads (gs_json_learn):
+ * a line whole in the chunk that has a known shape is then stored by a few
+ * compares instead of being scanned (see "Line shapes").
  */
 #include "grpcstream.h"
 
@@ -38,6 +41,21 @@ enum {
     J_DEEP,         /* beyond GS_MAX_DEPTH: counting brackets only */
     J_ERROR         /* invalid: skipping to the end of the line */
 };
+
+/* Learning line shapes (gs_json_learn): the scanner counts the values a
+ * line begins and notes which of them it stores, by key; learning stops
+ * at anything a shape cannot replay. */
+#if GS_JSON_SHAPES > 0
+#define VALUE_BEGUN(j) ((j)->values++)
+#define NOT_A_SHAPE(j) ((j)->learning = 0)
+static void note_store(gs_json *j, const gs_json_key *k);
+static void shape_learn(gs_json *j);
+#define NOTE_STORE(j, k) do { if ((j)->learning) note_store(j, k); } while (0)
+#else
+#define VALUE_BEGUN(j) ((void)0)
+#define NOT_A_SHAPE(j) ((void)0)
+#define NOTE_STORE(j, k) ((void)0)
+#endif
 
 /* For the few small functions of the hot path that the compiler might
  * otherwise leave as calls. */
@@ -195,7 +213,10 @@ static void clear_nested(const gs_json_key *k, unsigned depth)
  * so the common case costs one test). */
 ALWAYS_INLINE void want_key(gs_json *j, const gs_json_key *k)
 {
-    if (k->nsub && k->into->kind) clear_nested(k, 0);
+    if (k->nsub && k->into->kind) {
+        clear_nested(k, 0);
+        NOT_A_SHAPE(j);
+    }
     gs_json_want_into(j, k->sink, k->cap, k->into);
     j->into_key = k;
 }
@@ -274,6 +295,7 @@ static void value_done(gs_json *j)
 static void store_scalar(gs_json *j)
 {
     gs_json_value *v = j->into;
+    NOTE_STORE(j, j->into_key);
     j->into = NULL;
     v->kind = j->kind;
     v->over = j->str_over;
@@ -288,6 +310,7 @@ static void store_scalar(gs_json *j)
 static inline int scalar_done(gs_json *j, uint8_t kind)
 {
     int wanted = j->want;
+    VALUE_BEGUN(j);
     j->want = 0;
     j->kind = kind;
     value_done(j);
@@ -318,6 +341,8 @@ static void start_string(gs_json *j, int key)
 ALWAYS_INLINE int open_nested(gs_json *j, const gs_json_key *k)
 {
     uint64_t b;
+    VALUE_BEGUN(j);
+    NOTE_STORE(j, k);
     j->want = 0;
     j->into = NULL;
     k->into->kind = GS_JV_OBJECT;
@@ -344,6 +369,7 @@ static inline int open_container(gs_json *j, int object)
     gs_json_value *into = j->into;
     if (into && object && j->into_key && j->into_key->sub && j->depth < GS_MAX_DEPTH)
         return open_nested(j, j->into_key);
+    VALUE_BEGUN(j);
     j->want = 0;
     j->into = NULL;
     if (j->depth == GS_MAX_DEPTH) {
@@ -357,6 +383,7 @@ static inline int open_container(gs_json *j, int object)
     if (object) j->objects |= bit(j->depth);
     else j->objects &= ~bit(j->depth);
     if (into) {                     /* kept as its kind, then skipped */
+        NOTE_STORE(j, j->into_key);
         into->kind = object ? GS_JV_OBJECT : GS_JV_ARRAY;
         wanted = 0;
     }
@@ -557,8 +584,8 @@ static int short_escape(gs_json *j, unsigned char c)
     return -1;
 }
 
-/* Ends the line. A '\n' always does, whatever the state. */
-static int line_end(gs_json *j)
+/* Ends the line at its '\n', nl. A '\n' always does, whatever the state. */
+static int line_end(gs_json *j, const char *nl)
 {
     if (j->state == J_START) j->status = GS_JL_BLANK;
     else if (j->state == J_DONE) j->status = GS_JL_OK;
@@ -570,6 +597,12 @@ static int line_end(gs_json *j)
     j->sink_cap = 0;
     j->into = NULL;
     j->high = 0;
+#if GS_JSON_SHAPES > 0
+    if (j->learning && nl == j->line_end && j->status == GS_JL_OK && !j->too_deep) shape_learn(j);
+    j->learning = 0;
+#else
+    (void)nl;
+#endif
     return GS_JSON_LINE;
 }
 
@@ -628,22 +661,66 @@ ALWAYS_INLINE long plain_string(const char *p, const char *end)
     return (long)run;
 }
 
-/* A whole plain string value s[0..n) into the sink, as sink_put would put
- * it; s + 16 <= end allows the short one its fixed-size move. */
+/* A whole plain string value s[0..n) into sink (cap bytes; NULL: only
+ * counted), as sink_put would put it: returns the length kept and sets
+ * *over when it was cut. s + 16 <= end allows a short one its fixed-size
+ * move. */
+static inline size_t sink_whole(char *sink, size_t cap, const char *s, size_t n,
+                                const char *end, uint8_t *over)
+{
+    *over = 0;
+    if (!sink) return n;
+    if (n > cap) {
+        *over = 1;
+        n = cap;
+    }
+    if (n <= 16 && end - s >= 16 && cap >= 16) memcpy(sink, s, 16);
+    else copy_bytes(sink, s, n);
+    return n;
+}
+
 static inline void string_whole(gs_json *j, const char *s, size_t n, const char *end)
 {
-    j->str_over = 0;
-    if (!j->sink) {
-        j->str_len = n;
-        return;
+    j->str_len = sink_whole(j->sink, j->sink_cap, s, n, end, &j->str_over);
+}
+
+/* An integer whole in the chunk at p: a '-' or not, then 0 or up to 19
+ * digits (which fit 64 bits) not starting with 0, then a byte that ends
+ * it. Returns where it ends, with *neg and *mag; NULL when the byte path
+ * must decide (a longer or cut-off number, a fraction or an exponent, a
+ * leading zero, no digit). */
+ALWAYS_INLINE const char *whole_int(const char *p, const char *end, int *neg, uint64_t *mag)
+{
+    const char *digits;
+    uint64_t m = 0;
+    *neg = p < end && *p == '-';
+    digits = p += *neg;
+    if (p == end || !is_digit((unsigned char)*p)) return NULL;
+    if (*p == '0') {
+        p++;
+    } else {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (end - p >= 8) {         /* up to 8 digits at once */
+            const uint64_t ones = 0x0101010101010101u;
+            uint64_t w, t, not_digit;
+            unsigned k;
+            memcpy(&w, p, 8);
+            t = w ^ ones * '0';     /* a digit's byte is its value, below 10 */
+            not_digit = (((t & ones * 0x7F) + ones * 0x76) | t) & ones * 0x80;
+            k = not_digit ? (unsigned)__builtin_ctzll(not_digit) >> 3 : 8;
+            t <<= 8 * (8 - k);      /* the k digits, most significant first, */
+            t = t * 10 + (t >> 8);  /* after 8 - k zeros: paired, then summed */
+            m = (((t & 0x000000FF000000FFu) * (100 + (1000000ull << 32))) +
+                 (((t >> 16) & 0x000000FF000000FFu) * (1 + (10000ull << 32)))) >> 32;
+            p += k;
+        }
+#endif
+        while (p < end && is_digit((unsigned char)*p)) m = m * 10 + (uint64_t)((unsigned char)*p++ - '0');
     }
-    if (n > j->sink_cap) {
-        j->str_over = 1;
-        n = j->sink_cap;
-    }
-    if (n <= 16 && end - s >= 16 && j->sink_cap >= 16) memcpy(j->sink, s, 16);
-    else copy_bytes(j->sink, s, n);
-    j->str_len = n;
+    if (p == end || p - digits > 19 || is_digit((unsigned char)*p) || *p == '.' || *p == 'e' ||
+        *p == 'E') return NULL;
+    *mag = m;
+    return p;
 }
 
 /* The first 8 bytes of name[0..n), zero-padded, as gs_json_key_set
@@ -756,22 +833,21 @@ static inline const char *scalar_whole(gs_json *j, const gs_json_key *k, const c
         j->kind = GS_JV_STRING;
         q += m + 2;
     } else {
-        const char *r = q;
-        uint64_t mag = 0;
-        if (*q < '1' || *q > '9') return NULL;
-        do mag = mag * 10 + (uint64_t)((unsigned char)*r++ - '0');
-        while (r < end && is_digit((unsigned char)*r));
-        /* 19 digits always fit in 64 bits; longer ones take the slow path */
-        if (r == end || r - q > 19 || *r == '.' || *r == 'e' || *r == 'E') return NULL;
-        j->num_neg = 0;
+        int neg;
+        uint64_t mag;
+        const char *r = whole_int(q, end, &neg, &mag);
+        if (!r) return NULL;
+        j->num_neg = (uint8_t)neg;
         j->num_int = 1;
         j->num_big = 0;
         j->num_mag = mag;
         j->kind = GS_JV_NUMBER;
         q = r;
     }
+    VALUE_BEGUN(j);
     j->want = 0;
     j->into = k->into;
+    j->into_key = k;
     store_scalar(j);
     j->state = J_NEXT;
     return q;
@@ -820,6 +896,419 @@ static inline const char *int_digits(gs_json *j, const char *p, const char *end)
     j->num_mag = mag;
     return p;
 }
+
+/* ===================================================================== */
+/* Line shapes                                                            */
+/* ===================================================================== */
+
+/* A line the scanner read whole in one chunk, with no event before its
+ * end (as the JSON-lines front end's requests are read), is learned as a
+ * shape: its bytes, the place of each string and integer in them (parts),
+ * and, for each value the scanner stored, the key it went by. A later line
+ * of the same bytes takes the scanner through the same states, matches the
+ * same keys and stores the same values; so it is compared with the shape a
+ * run of bytes at a time, and only when it matches through its '\n' are
+ * its values stored, as the scanner would store them. At the first
+ * difference the line is left, untouched, to the scanner.
+ *
+ * A line that is a known shape but for the contents of some parts (its
+ * skeleton, the bytes around its parts, is the same) makes those parts
+ * holes: a hole matches any plain string (no escape, control byte or
+ * non-ASCII) or integer (as whole_int reads them), which leaves the
+ * scanner's path as it was. Lines of one kind thus need a hole only where
+ * they differ (a msg_id, a text), and the rest is compared, not scanned.
+ *
+ * Not learned: a line longer than GS_JSON_SHAPE_BYTES, cut by the chunk,
+ * invalid, too deep, with an event, with more than GS_JSON_SHAPE_PARTS
+ * parts or stores, or naming a nested key twice. */
+
+#if GS_JSON_SHAPES > 0
+/* What a store stores. */
+enum {
+    S_KIND,         /* a container's or literal's kind */
+    S_STRING,       /* a constant string, from the shape's text */
+    S_INTEGER,      /* a constant integer */
+    S_HOLE_STRING,  /* a hole's string, from the line */
+    S_HOLE_INTEGER  /* a hole's integer */
+};
+
+/* What one hole of a matching line held. */
+typedef struct {
+    const char *s;          /* a string's bytes */
+    uint64_t n;             /* their length, or an integer's magnitude */
+    int neg;
+} shape_value;
+
+void gs_json_learn(gs_json *j, gs_json_shapes *s)
+{
+    unsigned i;
+    j->shapes = s;
+    j->learning = 0;
+    if (!s) return;
+    for (i = 0; i < GS_JSON_SHAPES; i++) {
+        s->shape[i].len = 0;
+        s->order[i] = (uint8_t)i;
+        s->hits[i] = 0;
+    }
+}
+
+static void note_store(gs_json *j, const gs_json_key *k)
+{
+    if (!k || j->nstored == GS_JSON_SHAPE_PARTS) {
+        j->learning = 0;
+        return;
+    }
+    j->shapes->stored[j->nstored].value = j->values;
+    j->shapes->stored[j->nstored++].key = k;
+}
+
+/* A line starts at p: it is learned if it is whole in the chunk and fits. */
+static void learn_begin(gs_json *j, const char *p, const char *end)
+{
+    size_t n = (size_t)(end - p);
+    j->line = p;
+    j->line_end = memchr(p, '\n', n < GS_JSON_SHAPE_BYTES ? n : GS_JSON_SHAPE_BYTES);
+    j->learning = j->line_end != NULL;
+    j->values = 0;
+    j->nstored = 0;
+}
+
+/* ----- learning -------------------------------------------------------- */
+
+/* A hash of bytes, for skeletons (8 at a time: multiply and fold). */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    for (; n; b += 8, n -= n < 8 ? n : 8) {
+        uint64_t w = 0;
+        memcpy(&w, b, n < 8 ? n : 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15u;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static void shape_text(gs_json_shape *sh, const char *s, size_t n)
+{
+    memcpy(sh->text + sh->len, s, n);
+    sh->len = (uint16_t)(sh->len + n);
+}
+
+/* A value stored by key; the caller fills in what op needs. Returns it,
+ * or NULL when there are too many. */
+static gs_json_store *shape_store_add(gs_json_shape *sh, const gs_json_key *key, int op)
+{
+    gs_json_store *st;
+    if (sh->nstores == GS_JSON_SHAPE_PARTS) return NULL;
+    st = &sh->stores[sh->nstores++];
+    memset(st, 0, sizeof *st);
+    st->key = key;
+    st->into = key->into;
+    st->sink = key->sink;
+    st->cap = key->sink ? key->cap : 0;
+    st->op = (uint8_t)op;
+    return st;
+}
+
+/* Past the string whose opening quote is at s, in a line found valid. */
+static const char *string_end(const char *s)
+{
+    for (s++; *s != '"'; s++)
+        if (*s == '\\') s++;
+    return s + 1;
+}
+
+/* What a line's token at s is, for shape_build; *e is set past it. */
+enum { T_TEXT, T_STRING, T_INTEGER, T_KIND };
+
+static int shape_token(const char *s, const char *end, const char **e, int *kind)
+{
+    unsigned char c = (unsigned char)*s;
+    *e = s + 1;
+    if (c == '"') {
+        const char *after;
+        *e = string_end(s);
+        after = skip_ws(*e, end);
+        return after < end && *after == ':' ? T_TEXT : T_STRING;   /* a member name: text */
+    }
+    if (c == '-' || is_digit(c)) {
+        while (*e < end && (is_digit((unsigned char)**e) || **e == '.' || **e == 'e' ||
+                            **e == 'E' || **e == '+' || **e == '-')) (*e)++;
+        return T_INTEGER;           /* (or any number: then it must be a hole) */
+    }
+    if (c == '{' || c == '[') {
+        *kind = c == '{' ? GS_JV_OBJECT : GS_JV_ARRAY;
+        return T_KIND;
+    }
+    if (c == 't' || c == 'f' || c == 'n') {
+        *e = s + (c == 'f' ? 5 : 4);
+        *kind = c == 't' ? GS_JV_TRUE : c == 'f' ? GS_JV_FALSE : GS_JV_NULL;
+        return T_KIND;
+    }
+    return T_TEXT;                  /* punctuation, space */
+}
+
+/* String or integer token s[0..e) of the line as part `part`: a hole if
+ * its bit is set in `holes`, or if it cannot be a constant (a string that
+ * is not plain, a number that is not an integer whole_int reads). */
+static int shape_part(gs_json_shape *sh, const gs_json *j, const char *s, const char *e,
+                      int integer, uint64_t holes, const gs_json_key *key)
+{
+    gs_json_part *pt = &sh->parts[sh->nparts];
+    const char *v = s + !integer, *v_end = e - !integer;     /* within the quotes */
+    int neg = 0;
+    uint64_t mag = 0;
+    int constant = integer ? whole_int(s, j->line_end + 1, &neg, &mag) == e
+                           : plain_run((const unsigned char *)v, (size_t)(v_end - v), 0) ==
+                                 (size_t)(v_end - v);
+    gs_json_store *st;
+    if (sh->nparts == GS_JSON_SHAPE_PARTS) return -1;
+    pt->hole = !constant || (holes >> sh->nparts & 1);
+    if (pt->hole) {
+        if (!integer) shape_text(sh, "\"", 1);
+        pt->at = sh->len;
+        pt->len = 0;
+        sh->holes[sh->nholes].at = sh->len;
+        sh->holes[sh->nholes++].integer = (uint8_t)integer;
+        sh->hole_mask |= (uint64_t)1 << sh->nparts;
+        if (!integer) shape_text(sh, "\"", 1);
+    } else {
+        pt->at = (uint16_t)(sh->len + (v - s));
+        pt->len = (uint16_t)(v_end - v);
+        shape_text(sh, s, (size_t)(e - s));
+    }
+    pt->from = (uint16_t)(v - j->line);
+    pt->integer = (uint8_t)integer;
+    sh->skeleton = hash_bytes(sh->skeleton, integer ? "#" : "\"\"", integer ? 1 : 2);
+    if (key) {
+        st = shape_store_add(sh, key, pt->hole ? (integer ? S_HOLE_INTEGER : S_HOLE_STRING)
+                                               : (integer ? S_INTEGER : S_STRING));
+        if (!st) return -1;
+        st->hole = (uint8_t)(sh->nholes - pt->hole);
+        st->at = pt->at;
+        st->len = pt->len;
+        st->mag = mag;
+        st->neg = (uint8_t)neg;
+    }
+    sh->nparts++;
+    return 0;
+}
+
+/* The line just read, found valid, as a shape in *sh, with the parts
+ * `holes` names (bit i: part i) as holes. Its values are counted in the
+ * order the scanner began them (VALUE_BEGUN), so the stores it noted fall
+ * on their values. Returns 0, or -1 when it does not fit a shape. */
+static int shape_build(const gs_json *j, gs_json_shape *sh, uint64_t holes)
+{
+    const char *s = j->line, *end = j->line_end, *e;
+    unsigned value = 0, next = 0;
+    sh->len = 0;
+    sh->nholes = sh->nparts = sh->nstores = 0;
+    sh->skeleton = 0xcbf29ce484222325u;
+    sh->hole_mask = 0;
+    const char *run = s;            /* text not yet added */
+    for (; s < end; s = e) {
+        int kind = 0, t = shape_token(s, end, &e, &kind);
+        const gs_json_key *key = NULL;
+        if (t == T_TEXT) continue;
+        shape_text(sh, run, (size_t)(s - run));
+        sh->skeleton = hash_bytes(sh->skeleton, run, (size_t)(s - run));
+        run = e;
+        if (next < j->nstored && j->shapes->stored[next].value == ++value)
+            key = j->shapes->stored[next++].key;
+        if (key) sh->skeleton = hash_bytes(sh->skeleton, &key, sizeof key);
+        if (t != T_KIND) {
+            if (shape_part(sh, j, s, e, t == T_INTEGER, holes, key) < 0) return -1;
+            continue;
+        }
+        shape_text(sh, s, (size_t)(e - s));     /* its text stays; stored: its kind */
+        sh->skeleton = hash_bytes(sh->skeleton, s, (size_t)(e - s));
+        if (key) {
+            gs_json_store *st = shape_store_add(sh, key, S_KIND);
+            if (!st) return -1;
+            st->kind = (uint8_t)kind;
+        }
+    }
+    shape_text(sh, run, (size_t)(end - run));
+    sh->skeleton = hash_bytes(sh->skeleton, run, (size_t)(end - run));
+    shape_text(sh, "\n", 1);
+    return next == j->nstored ? 0 : -1;
+}
+
+/* The parts of shape sh that the line built as *line has different bytes
+ * in (both have the same skeleton). */
+static uint64_t parts_changed(const gs_json *j, const gs_json_shape *sh, const gs_json_shape *line)
+{
+    uint64_t changed = 0;
+    unsigned i;
+    for (i = 0; i < sh->nparts; i++) {
+        const gs_json_part *a = &sh->parts[i], *b = &line->parts[i];
+        if (a->hole || b->hole || a->len != b->len ||
+            memcmp(sh->text + a->at, j->line + b->from, a->len) != 0)
+            changed |= (uint64_t)1 << i;
+    }
+    return changed;
+}
+
+/* The line just read becomes a shape: a known one with the same skeleton
+ * gets holes where the two differ; a new one replaces the shape least
+ * used, and every count is halved so that old use fades. */
+static void shape_learn(gs_json *j)
+{
+    gs_json_shapes *ss = j->shapes;
+    gs_json_shape *line = &ss->spare;
+    unsigned i, victim = 0;
+    if (shape_build(j, line, 0) < 0) return;
+    for (i = 0; i < GS_JSON_SHAPES; i++) {
+        gs_json_shape *sh = &ss->shape[i];
+        uint64_t holes;
+        if (!sh->len || sh->skeleton != line->skeleton || sh->nparts != line->nparts) continue;
+        holes = sh->hole_mask | parts_changed(j, sh, line);
+        if (holes != sh->hole_mask && shape_build(j, line, holes) == 0) *sh = *line;
+        return;
+    }
+    for (i = 0; i < GS_JSON_SHAPES; i++) {
+        if (ss->hits[i] < ss->hits[victim]) victim = i;
+        ss->hits[i] -= ss->hits[i] / 2;
+    }
+    ss->shape[victim] = *line;
+    ss->hits[victim] = 1;
+}
+
+/* ----- matching -------------------------------------------------------- */
+
+/* Whether a[0..n) and b[0..n) are the same bytes: in 16- or 8-byte
+ * compares that may overlap, never outside either. */
+static int same_run(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        size_t i;
+        uint64_t x, y;
+        for (i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return 0;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    while (n--)
+        if (*a++ != *b++) return 0;
+    return 1;
+}
+
+/* Whether p[0..n) is the text t[0..n), p's bytes ending at end: with
+ * SSE2, 16 bytes at a time (the text has 16 readable bytes past any of
+ * its positions). */
+ALWAYS_INLINE int same_text(const char *p, const char *end, const char *t, size_t n)
+{
+#if defined(__SSE2__)
+    if ((size_t)(end - p) >= n + 16) {
+        size_t i = 0;
+        for (;; i += 16) {
+            unsigned eq = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                               _mm_loadu_si128((const __m128i *)(const void *)(t + i))));
+            if (n - i <= 16) return (~eq & ((1u << (n - i)) - 1)) == 0;
+            if (eq != 0xFFFF) return 0;
+        }
+    }
+#endif
+    return (size_t)(end - p) >= n && same_run(p, t, n);
+}
+
+/* Whether the line at p is shape sh through its '\n', before end: 1, its
+ * holes' values in got[] and *pp past the '\n'; 0 if it is not; -1 if it
+ * is as far as a hole whose value is not a plain string or an integer
+ * (most likely the shape's line, with an escape or a fraction there). */
+static int shape_match(const gs_json_shape *sh, const char *p, const char *end,
+                       shape_value *got, const char **pp)
+{
+    unsigned i, at = 0;
+    for (i = 0; i < sh->nholes; i++, got++) {
+        unsigned to = sh->holes[i].at;
+        if (!same_text(p, end, sh->text + at, to - at)) return 0;
+        p += to - at;
+        at = to;
+        if (sh->holes[i].integer) {
+            p = whole_int(p, end, &got->neg, &got->n);
+            if (!p) return -1;
+        } else {
+            size_t n = plain_run((const unsigned char *)p, (size_t)(end - p), 0);
+            if (n == (size_t)(end - p) || p[n] != '"') return -1;
+            got->s = p;
+            got->n = n;
+            p += n;
+        }
+    }
+    if (!same_text(p, end, sh->text + at, sh->len - at)) return 0;
+    *pp = p + (sh->len - at);
+    return 1;
+}
+
+/* A matched line's values, stored as the scanner stores them. */
+static void shape_store(const gs_json_shape *sh, const shape_value *got, const char *end)
+{
+    const gs_json_store *st = sh->stores, *last = st + sh->nstores;
+    const char *text_end = sh->text + sizeof sh->text;
+    for (; st < last; st++) {
+        gs_json_value *v = st->into;
+        const shape_value *g = &got[st->hole];
+        uint8_t over;
+        switch (st->op) {
+        case S_KIND:
+            v->kind = st->kind;
+            break;
+        case S_STRING:
+            v->len = sink_whole(st->sink, st->cap, sh->text + st->at, st->len, text_end, &over);
+            v->over = over;
+            v->kind = GS_JV_STRING;
+            break;
+        case S_HOLE_STRING:
+            v->len = sink_whole(st->sink, st->cap, g->s, (size_t)g->n, end, &over);
+            v->over = over;
+            v->kind = GS_JV_STRING;
+            break;
+        default:
+            v->num_mag = st->op == S_INTEGER ? st->mag : g->n;
+            v->num_neg = (uint8_t)(st->op == S_INTEGER ? st->neg : g->neg);
+            v->num_int = 1;
+            v->num_big = 0;
+            v->kind = GS_JV_NUMBER;
+            break;
+        }
+    }
+}
+
+/* The line at p, if it is a learned shape: they are tried most used
+ * first. Returns 1 if so (it is stored and *pp is past it); else 0, or -1
+ * when it is a shape but for a hole's value (no other shape is tried, and
+ * the line is not worth learning again). */
+static int shape_line(gs_json *j, const char **pp, const char *end)
+{
+    gs_json_shapes *ss = j->shapes;
+    shape_value got[GS_JSON_SHAPE_PARTS];
+    unsigned k;
+    for (k = 0; k < GS_JSON_SHAPES; k++) {
+        unsigned i = ss->order[k];
+        int m = ss->shape[i].len ? shape_match(&ss->shape[i], *pp, end, got, pp) : 0;
+        if (m < 0) return -1;
+        if (m == 0) continue;
+        shape_store(&ss->shape[i], got, end);
+        j->shaped++;
+        j->status = GS_JL_OK;
+        j->too_deep = 0;
+        ss->hits[i]++;
+        if (k > 0 && ss->hits[i] > ss->hits[ss->order[k - 1]]) {    /* up one place */
+            ss->order[k] = ss->order[k - 1];
+            ss->order[k - 1] = (uint8_t)i;
+        }
+        return 1;
+    }
+    return 0;
+}
+#endif
 
 /* ===================================================================== */
 /* The scanner loop                                                       */
@@ -927,7 +1416,7 @@ static int slow_step(gs_json *j, unsigned char c, int *consumed)
     return scalar_done(j, GS_JV_NUMBER);
 }
 
-int gs_json_next(gs_json *j, const char **pp, const char *end)
+static int scan(gs_json *j, const char **pp, const char *end)
 {
     const char *p = *pp;
     const gs_json_key *k;           /* an expected member just matched */
@@ -1187,15 +1676,29 @@ error: {
 }
 newline:
     *pp = p + 1;
-    return line_end(j);
+    return line_end(j, p);
 
 emit:
+    NOT_A_SHAPE(j);
     *pp = p;
     return ev;
 
 more:
     *pp = p;
     return GS_JSON_MORE;
+}
+
+/* A line starts with a look at the shapes learned, before the scanner. */
+int gs_json_next(gs_json *j, const char **pp, const char *end)
+{
+#if GS_JSON_SHAPES > 0
+    if (j->state == J_START && j->shapes && *pp < end) {
+        int m = shape_line(j, pp, end);
+        if (m > 0) return GS_JSON_LINE;
+        if (m == 0) learn_begin(j, *pp, end);
+    }
+#endif
+    return scan(j, pp, end);
 }
 
 /* ===================================================================== */

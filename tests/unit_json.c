@@ -1155,12 +1155,292 @@ static void test_integers(void)
     report(ok, "writer: gs_json_put_int against known strings (-0 is 0)", "%s", detail);
 }
 
+/* ===================================================================== */
+/* Scanner: learned line shapes                                           */
+/* ===================================================================== */
+
+#if GS_JSON_SHAPES > 0
+/* One consumer of the JSON-lines kind: a line's object, body and data are
+ * entered with expected keys, every scalar stored in place. Two of them
+ * read the same input, one learning shapes and one not; after every line
+ * they must hold the same values. */
+typedef struct {
+    gs_json j;
+    gs_json_shapes shapes;
+    gs_json_key top, envelope[4], body[6], data[2];
+    gs_json_value top_v, src, dest, n, body_v, type, id, flag, list, data_v, text, count;
+    char src_buf[8], dest_buf[64], type_buf[32], text_buf[40], count_buf[24];
+} shape_rec;
+
+static void shape_rec_init(shape_rec *r, int learn)
+{
+    memset(r, 0, sizeof *r);
+    gs_json_reset(&r->j);
+    gs_json_key_set(&r->top, "", 0, &r->top_v, NULL, 0);
+    gs_json_key_nest(&r->top, r->envelope, 4);
+    gs_json_key_set(&r->envelope[0], "src", 0, &r->src, r->src_buf, sizeof r->src_buf);
+    gs_json_key_set(&r->envelope[1], "dest", 0, &r->dest, r->dest_buf, sizeof r->dest_buf);
+    gs_json_key_set(&r->envelope[2], "n", 0, &r->n, NULL, 0);
+    gs_json_key_set(&r->envelope[3], "body", 0, &r->body_v, NULL, 0);
+    gs_json_key_nest(&r->envelope[3], r->body, 6);
+    gs_json_key_set(&r->body[0], "type", 0, &r->type, r->type_buf, sizeof r->type_buf);
+    gs_json_key_set(&r->body[1], "msg_id", 0, &r->id, NULL, 0);
+    gs_json_key_set(&r->body[2], "flag", 0, &r->flag, NULL, 0);
+    gs_json_key_set(&r->body[3], "list", 0, &r->list, NULL, 0);
+    gs_json_key_set(&r->body[4], "a_member_name_longer_than_8", 0, &r->count, r->count_buf,
+                    sizeof r->count_buf);
+    gs_json_key_set(&r->body[5], "data", 0, &r->data_v, NULL, 0);
+    gs_json_key_nest(&r->body[5], r->data, 2);
+    gs_json_key_set(&r->data[0], "text", 0, &r->text, r->text_buf, sizeof r->text_buf);
+    gs_json_key_set(&r->data[1], "count", 0, &r->count, r->count_buf, sizeof r->count_buf);
+    gs_json_expect_top(&r->j, &r->top);
+    if (learn) gs_json_learn(&r->j, &r->shapes);
+}
+
+/* What a line left in one value, as far as its kind says. */
+static void shape_value_out(str *s, const char *name, const gs_json_value *v, const char *buf)
+{
+    sfmt(s, " %s=", name);
+    if (v->kind == GS_JV_STRING || (v->kind == GS_JV_NUMBER && !v->num_int && buf)) {
+        sfmt(s, "K%d:%zu%s:", v->kind, v->len, v->over ? "+over" : "");
+        if (buf) sbytes(s, buf, v->len);
+    } else if (v->kind == GS_JV_NUMBER) {
+        sfmt(s, "N%d%d%d:%" PRIu64, v->num_neg, v->num_int, v->num_big, v->num_mag);
+    } else {
+        sfmt(s, "K%d", v->kind);
+    }
+}
+
+/* Feeds p[0..n) (in one chunk of exactly n bytes) and describes each line. */
+static void shape_feed(shape_rec *r, const char *p, size_t n, str *out)
+{
+    char *chunk = malloc(n ? n : 1);    /* exactly n bytes: ASan sees a read past it */
+    const char *q, *end;
+    if (!chunk) abort();
+    memcpy(chunk, p, n);
+    q = chunk;
+    end = chunk + n;
+    for (;;) {
+        int ev = gs_json_next(&r->j, &q, end);
+        gs_json_value *all[] = { &r->top_v, &r->src, &r->dest, &r->n, &r->body_v, &r->type,
+                                 &r->id, &r->flag, &r->list, &r->data_v, &r->text, &r->count };
+        unsigned i;
+        if (ev == GS_JSON_MORE) break;
+        if (ev != GS_JSON_LINE) { sfmt(out, " event%d", ev); continue; }
+        sfmt(out, "L%d%s", r->j.status, r->j.too_deep ? "+deep" : "");
+        shape_value_out(out, "top", &r->top_v, NULL);
+        shape_value_out(out, "src", &r->src, r->src_buf);
+        shape_value_out(out, "dest", &r->dest, r->dest_buf);
+        shape_value_out(out, "n", &r->n, NULL);
+        shape_value_out(out, "body", &r->body_v, NULL);
+        shape_value_out(out, "type", &r->type, r->type_buf);
+        shape_value_out(out, "id", &r->id, NULL);
+        shape_value_out(out, "flag", &r->flag, NULL);
+        shape_value_out(out, "list", &r->list, NULL);
+        shape_value_out(out, "data", &r->data_v, NULL);
+        shape_value_out(out, "text", &r->text, r->text_buf);
+        shape_value_out(out, "count", &r->count, r->count_buf);
+        sfmt(out, "\n");
+        for (i = 0; i < sizeof all / sizeof *all; i++) all[i]->kind = 0;    /* as the contract asks */
+    }
+    free(chunk);
+}
+
+static unsigned long shape_rand_state = 12345;
+static int shape_tame;              /* lines of three kinds, plain values */
+static unsigned shape_rand(unsigned n)
+{
+    shape_rand_state = shape_rand_state * 6364136223846793005u + 1442695040888963407u;
+    return (unsigned)(shape_rand_state >> 33) % n;
+}
+
+/* A string value: mostly plain, sometimes with what makes a line leave
+ * its shape (an escape, UTF-8, a control byte, a raw quote). */
+static void shape_string(str *s, unsigned maxlen)
+{
+    static const char *const odd[] = { "\\n", "\\\"", "\\u00e9", "\xc3\xa9", "\x01", "\\ud834\\udd1e",
+                                       "\xff", "\\x" };
+    unsigned len = shape_rand(maxlen + 1), i;
+    sadd(s, "\"", 1);
+    for (i = 0; i < len; i++) {
+        if (!shape_tame && shape_rand(40) == 0) {
+            const char *o = odd[shape_rand(sizeof odd / sizeof *odd)];
+            sadd(s, o, strlen(o));
+        } else {
+            char c = (char)('a' + shape_rand(26));
+            sadd(s, &c, 1);
+        }
+    }
+    sadd(s, "\"", 1);
+}
+
+/* A number: mostly an integer, sometimes what whole_int leaves to the
+ * scanner (20 digits, a fraction, an exponent, a leading zero, -). */
+static void shape_number(str *s)
+{
+    static const char *const odd[] = { "18446744073709551615", "18446744073709551616",
+                                       "99999999999999999999", "1.5", "2e3", "-0", "0", "007",
+                                       "-", "12345678", "123456789", "-9223372036854775808",
+                                       "1E+2", "0.0", "-12" };
+    if (!shape_tame && shape_rand(8) == 0) {
+        const char *o = odd[shape_rand(sizeof odd / sizeof *odd)];
+        sadd(s, o, strlen(o));
+    } else {
+        sfmt(s, "%s%u", shape_rand(6) ? "" : "-", shape_rand(4) ? shape_rand(1000) : shape_rand(4000000000u));
+    }
+}
+
+/* A value of any kind, for a member whose value mostly has one. */
+static void shape_any(str *s, int usual)
+{
+    unsigned k = shape_tame || shape_rand(30) ? (unsigned)usual : shape_rand(7);
+    switch (k) {
+    case 0: shape_string(s, 12); break;
+    case 1: shape_number(s); break;
+    case 2: sadd(s, "true", 4); break;
+    case 3: sadd(s, "null", 4); break;
+    case 4: sadd(s, "[1,\"x\",{}]", 10); break;
+    case 5: sadd(s, "{\"text\":\"in\"}", 13); break;
+    default: sadd(s, "false", 5); break;
+    }
+}
+
+/* Lines of a few kinds, with random values, spacing now and then, and
+ * now and then a member left out, named twice, unknown, or a line cut
+ * short, blank, or too deep. */
+static void shape_line_gen(str *s)
+{
+    unsigned kind = shape_rand(shape_tame ? 3 : 4), odd = shape_tame ? 25 : shape_rand(25);
+    const char *sp = shape_tame || shape_rand(20) ? "" : " ";
+    if (odd == 0) { sadd(s, "\n", 1); return; }
+    if (odd == 1) { sadd(s, "{\"src\":\"c1\",\"body\":{\"type\":\"x\"\n", 30); return; }
+    if (odd == 2) {
+        unsigned i;
+        sadd(s, "{\"src\":\"c1\",\"body\":", 19);
+        for (i = 0; i < 70; i++) sadd(s, "[", 1);
+        for (i = 0; i < 70; i++) sadd(s, "]", 1);
+        sadd(s, "}\n", 2);
+        return;
+    }
+    sfmt(s, "{\"src\":%s", sp);
+    shape_any(s, 0);
+    sfmt(s, ",\"dest\":");
+    shape_string(s, kind == 3 ? 60 : 4);
+    if (kind == 1) { sfmt(s, ",\"n\":"); shape_any(s, 1); }
+    if (odd == 3) sfmt(s, ",\"unknown\":{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"}");
+    sfmt(s, ",%s\"body\":{\"type\":", sp);
+    shape_any(s, 0);
+    if (odd != 4) { sfmt(s, ",\"msg_id\":"); shape_any(s, 1); }
+    if (kind == 2) {
+        sfmt(s, ",\"flag\":");
+        shape_any(s, shape_rand(2) ? 2 : 6);
+        sfmt(s, ",\"list\":");
+        shape_any(s, 4);
+        sfmt(s, ",\"a_member_name_longer_than_8\":");
+        shape_string(s, 30);
+    }
+    if (kind != 1) {
+        sfmt(s, ",\"data\":{\"text\":");
+        shape_any(s, 0);
+        if (kind == 3) { sfmt(s, ",\"count\":"); shape_number(s); }
+        sfmt(s, "}");
+    }
+    if (odd == 5) sfmt(s, ",\"data\":{\"count\":\"again\"}");   /* named twice */
+    sfmt(s, "}%s}%s\n", sp, odd == 6 ? " x" : "");
+}
+
+static shape_rec learner, plain;
+
+/* Feeds a session of generated lines to a learner and a plain scanner;
+ * returns the lines it had. */
+static size_t shape_session(int tame, const char *name)
+{
+    str input = { 0 }, a = { 0 }, b = { 0 };
+    size_t at, lines = 0;
+    unsigned i;
+    int same = 1;
+    shape_tame = tame;
+    sclear(&input);
+    sclear(&a);
+    sclear(&b);
+    for (i = 0; i < 40000; i++) shape_line_gen(&input);
+    for (at = 0; at < input.n; at++) lines += input.p[at] == '\n';
+
+    /* chunks of random sizes, mostly large: most lines are whole in one */
+    shape_rec_init(&learner, 1);
+    shape_rec_init(&plain, 0);
+    for (at = 0; at < input.n;) {
+        size_t n = shape_rand(10) ? 1 + shape_rand(8192) : 1 + shape_rand(40);
+        if (n > input.n - at) n = input.n - at;
+        shape_feed(&learner, input.p + at, n, &a);
+        shape_feed(&plain, input.p + at, n, &b);
+        at += n;
+        if (strcmp(a.p, b.p) != 0) { same = 0; break; }
+    }
+    if (!same) {
+        size_t k = 0, line = 1;
+        while (a.p[k] && a.p[k] == b.p[k]) line += a.p[k++] == '\n';
+        report(0, name, "line %zu differs:\nlearner %.600s\nscanner %.600s", line, a.p + k, b.p + k);
+    } else {
+        report(1, name, "");
+    }
+    free(input.p);
+    free(a.p);
+    free(b.p);
+    return lines;
+}
+
+static void test_shapes(void)
+{
+    str a = { 0 };
+    size_t lines;
+    shape_session(0, "scan: a line stored from a shape stores what the scanner stores "
+                     "(lines of many kinds, odd values, cut anywhere)");
+    report(learner.j.shaped > 0 && plain.j.shaped == 0,
+           "scan: shapes were used, and only by the scanner learning them",
+           "%" PRIu64 " and %" PRIu64 " lines", learner.j.shaped, plain.j.shaped);
+    lines = shape_session(1, "scan: a line stored from a shape stores what the scanner stores "
+                             "(three kinds, plain values)");
+    report(learner.j.shaped > lines * 9 / 10,
+           "scan: most lines of a session of three kinds are stored from a shape",
+           "%" PRIu64 " of %zu lines", learner.j.shaped, lines);
+
+    /* keys changed: gs_json_learn forgets; the next lines are scanned */
+    {
+        uint64_t before;
+        str one = { 0 };
+        sclear(&one);
+        sfmt(&one, "{\"src\":\"a\",\"dest\":\"b\",\"body\":{\"type\":\"t\",\"msg_id\":1,\"data\":{\"text\":\"x\"}}}\n");
+        sclear(&a);
+        shape_feed(&learner, one.p, one.n, &a);
+        shape_feed(&learner, one.p, one.n, &a);
+        before = learner.j.shaped;
+        shape_feed(&learner, one.p, one.n, &a);
+        report(learner.j.shaped == before + 1, "scan: a line seen before is stored from its shape",
+               "%" PRIu64 " -> %" PRIu64, before, learner.j.shaped);
+        gs_json_key_set(&learner.body[0], "kind", 0, &learner.type, learner.type_buf,
+                        sizeof learner.type_buf);
+        gs_json_learn(&learner.j, &learner.shapes);
+        before = learner.j.shaped;
+        sclear(&a);
+        shape_feed(&learner, one.p, one.n, &a);
+        report(learner.j.shaped == before && strstr(a.p, " type=K0") != NULL,
+               "scan: gs_json_learn forgets the shapes of keys that changed", "%s", a.p);
+        free(one.p);
+    }
+    free(a.p);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *checker = argc > 1 ? argv[1] : "tests/writer_check.py";
     test_documents();
     test_sink_reuse();
     test_expected_members();
+#if GS_JSON_SHAPES > 0
+    test_shapes();
+#endif
     test_long_strings();
     test_deep();
     test_writer_cases();
