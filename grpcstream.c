@@ -6207,13 +6207,18 @@ static void set_nonblocking(int fd)
     if (saved_flags[fd] >= 0) fcntl(fd, F_SETFL, saved_flags[fd] | O_NONBLOCK);
 }
 
-/* Writes what output it can; exits on a broken stdout. */
-static void flush_some(void)
+/* Writes what output it can, or with whole_pages all but what goes past
+ * the last whole page (it goes with the next batch: a pipe takes whole
+ * pages, and a write that ends a few bytes into one costs the reader and
+ * the writer a wake-up); exits on a broken stdout. */
+#define PAGE_BYTES 4096
+static void flush_some(int whole_pages)
 {
     size_t len;
     const char *out = gs_output(&node, &len);
-    while (len) {
-        ssize_t w = write(1, out, len);
+    size_t keep = whole_pages && len >= PAGE_BYTES ? len % PAGE_BYTES : 0;
+    while (len > keep) {
+        ssize_t w = write(1, out, len - keep);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EAGAIN) return;
         if (w < 0) {
@@ -6252,7 +6257,7 @@ static int run_json_lines(void)
     set_nonblocking(1);
     for (;;) {
         struct pollfd fds[2];
-        int busy, timeout, nfds = 0;
+        int busy, timeout, nfds = 0, more_work, out_due;
         int64_t next_deadline;
 
         gs_tick(&node, monotonic_ms());
@@ -6267,17 +6272,21 @@ static int run_json_lines(void)
             read_input(&in_off, &in_len, &in_eof))
             continue;
 
-        /* Work that needs no I/O goes on; output waits for a full batch. */
+        /* Work that needs no I/O goes on, and output waits for a full
+         * batch, of which whole pages go (flush_some); all of it goes
+         * before the node waits. */
         timeout = (busy || in_off < in_len || (in_eof && !ended)) ? 0
                   : next_deadline > INT_MAX ? INT_MAX : (int)next_deadline;
-        if (pending && (timeout < 0 || gs_output_full(&node))) flush_some();
+        more_work = timeout == 0;
+        if (pending && (!more_work || gs_output_full(&node))) flush_some(more_work);
         gs_output(&node, &pending);
+        out_due = pending && (!more_work || gs_output_full(&node));
 
         if (!in_eof && in_off == in_len) {
             fds[nfds].fd = 0;
             fds[nfds++].events = POLLIN;
         }
-        if (pending) {
+        if (out_due) {
             fds[nfds].fd = 1;
             fds[nfds++].events = POLLOUT;
             if (gs_output_full(&node)) timeout = -1;   /* must drain first */
@@ -6290,7 +6299,7 @@ static int run_json_lines(void)
         if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) break;
 
         if (!in_eof && in_off == in_len) read_input(&in_off, &in_len, &in_eof);
-        if (pending) flush_some();
+        if (out_due) flush_some(more_work);
     }
     restore_flags();
     return 0;
