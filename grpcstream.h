@@ -707,6 +707,7 @@ typedef struct {                    /* a value the scanner stores */
 typedef struct {
     uint16_t len;                   /* bytes of text, '\n' included; 0: free */
     uint8_t nholes, nparts, nstores;
+    uint8_t op_end[5];              /* stores by what they do (json.c) */
     uint64_t skeleton;              /* a hash of its bytes but its parts' */
     uint64_t hole_mask;             /* which parts are holes */
     char text[GS_JSON_SHAPE_BYTES + 16];    /* 16 more: json.c reads 16 at once */

@@ -699,7 +699,8 @@ ALWAYS_INLINE const char *whole_int(const char *p, const char *end, int *neg, ui
     if (*p == '0') {
         p++;
     } else {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    UINTPTR_MAX > 0xFFFFFFFFu       /* (on a 32-bit core, digit by digit costs less) */
         if (end - p >= 8) {         /* up to 8 digits at once */
             const uint64_t ones = 0x0101010101010101u;
             uint64_t w, t, not_digit;
@@ -929,8 +930,18 @@ enum {
     S_STRING,       /* a constant string, from the shape's text */
     S_INTEGER,      /* a constant integer */
     S_HOLE_STRING,  /* a hole's string, from the line */
-    S_HOLE_INTEGER  /* a hole's integer */
+    S_HOLE_INTEGER, /* a hole's integer */
+    S_OPS
 };
+
+static void store_int(gs_json_value *v, int neg, uint64_t mag)
+{
+    v->num_mag = mag;
+    v->num_neg = (uint8_t)neg;
+    v->num_int = 1;
+    v->num_big = 0;
+    v->kind = GS_JV_NUMBER;
+}
 
 /* What one hole of a matching line held. */
 typedef struct {
@@ -1094,6 +1105,28 @@ static int shape_part(gs_json_shape *sh, const gs_json *j, const char *s, const 
     return 0;
 }
 
+/* Orders a shape's stores by what they do, so shape_store runs a short
+ * loop for each (op_end[op]: where op's stores end). That may change the
+ * order of stores to different places only: a line that stores twice in
+ * one value or sink is no shape. Returns 0, or -1 for such a line. */
+static int stores_by_op(gs_json_shape *sh)
+{
+    unsigned i, k, op;
+    for (i = 1; i < sh->nstores; i++) {
+        gs_json_store st = sh->stores[i];
+        for (k = 0; k < i; k++)
+            if (sh->stores[k].into == st.into || (st.sink && sh->stores[k].sink == st.sink))
+                return -1;
+        for (k = i; k > 0 && sh->stores[k - 1].op > st.op; k--) sh->stores[k] = sh->stores[k - 1];
+        sh->stores[k] = st;
+    }
+    for (op = 0, k = 0; op < S_OPS; op++) {
+        while (k < sh->nstores && sh->stores[k].op == op) k++;
+        sh->op_end[op] = (uint8_t)k;
+    }
+    return 0;
+}
+
 /* The line just read, found valid, as a shape in *sh, with the parts
  * `holes` names (bit i: part i) as holes. Its values are counted in the
  * order the scanner began them (VALUE_BEGUN), so the stores it noted fall
@@ -1101,12 +1134,12 @@ static int shape_part(gs_json_shape *sh, const gs_json *j, const char *s, const 
 static int shape_build(const gs_json *j, gs_json_shape *sh, uint64_t holes)
 {
     const char *s = j->line, *end = j->line_end, *e;
+    const char *run = s;            /* text not yet added */
     unsigned value = 0, next = 0;
     sh->len = 0;
     sh->nholes = sh->nparts = sh->nstores = 0;
     sh->skeleton = 0xcbf29ce484222325u;
     sh->hole_mask = 0;
-    const char *run = s;            /* text not yet added */
     for (; s < end; s = e) {
         int kind = 0, t = shape_token(s, end, &e, &kind);
         const gs_json_key *key = NULL;
@@ -1132,7 +1165,7 @@ static int shape_build(const gs_json *j, gs_json_shape *sh, uint64_t holes)
     shape_text(sh, run, (size_t)(end - run));
     sh->skeleton = hash_bytes(sh->skeleton, run, (size_t)(end - run));
     shape_text(sh, "\n", 1);
-    return next == j->nstored ? 0 : -1;
+    return next == j->nstored ? stores_by_op(sh) : -1;
 }
 
 /* The parts of shape sh that the line built as *line has different bytes
@@ -1205,14 +1238,18 @@ ALWAYS_INLINE int same_text(const char *p, const char *end, const char *t, size_
 {
 #if defined(__SSE2__)
     if ((size_t)(end - p) >= n + 16) {
+        /* the differences of whole 16-byte blocks gathered, then the last
+         * (part of a) block: one test for the run */
+        __m128i diff = _mm_setzero_si128();
         size_t i = 0;
-        for (;; i += 16) {
-            unsigned eq = (unsigned)_mm_movemask_epi8(
-                _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
-                               _mm_loadu_si128((const __m128i *)(const void *)(t + i))));
-            if (n - i <= 16) return (~eq & ((1u << (n - i)) - 1)) == 0;
-            if (eq != 0xFFFF) return 0;
-        }
+        for (; n - i > 16; i += 16)
+            diff = _mm_or_si128(diff, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                                                    _mm_loadu_si128((const __m128i *)(const void *)(t + i))));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(diff, _mm_setzero_si128())) != 0xFFFF) return 0;
+        return (~(unsigned)_mm_movemask_epi8(
+                    _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(t + i)))) &
+                ((1u << (n - i)) - 1)) == 0;
     }
 #endif
     return (size_t)(end - p) >= n && same_run(p, t, n);
@@ -1250,35 +1287,25 @@ static int shape_match(const gs_json_shape *sh, const char *p, const char *end,
 /* A matched line's values, stored as the scanner stores them. */
 static void shape_store(const gs_json_shape *sh, const shape_value *got, const char *end)
 {
-    const gs_json_store *st = sh->stores, *last = st + sh->nstores;
+    const gs_json_store *st = sh->stores, *stop;
     const char *text_end = sh->text + sizeof sh->text;
-    for (; st < last; st++) {
-        gs_json_value *v = st->into;
-        const shape_value *g = &got[st->hole];
-        uint8_t over;
-        switch (st->op) {
-        case S_KIND:
-            v->kind = st->kind;
-            break;
-        case S_STRING:
-            v->len = sink_whole(st->sink, st->cap, sh->text + st->at, st->len, text_end, &over);
-            v->over = over;
-            v->kind = GS_JV_STRING;
-            break;
-        case S_HOLE_STRING:
-            v->len = sink_whole(st->sink, st->cap, g->s, (size_t)g->n, end, &over);
-            v->over = over;
-            v->kind = GS_JV_STRING;
-            break;
-        default:
-            v->num_mag = st->op == S_INTEGER ? st->mag : g->n;
-            v->num_neg = (uint8_t)(st->op == S_INTEGER ? st->neg : g->neg);
-            v->num_int = 1;
-            v->num_big = 0;
-            v->kind = GS_JV_NUMBER;
-            break;
-        }
+    uint8_t over;
+    for (stop = sh->stores + sh->op_end[S_KIND]; st < stop; st++) st->into->kind = st->kind;
+    for (stop = sh->stores + sh->op_end[S_STRING]; st < stop; st++) {
+        st->into->len = sink_whole(st->sink, st->cap, sh->text + st->at, st->len, text_end, &over);
+        st->into->over = over;
+        st->into->kind = GS_JV_STRING;
     }
+    for (stop = sh->stores + sh->op_end[S_INTEGER]; st < stop; st++)
+        store_int(st->into, st->neg, st->mag);
+    for (stop = sh->stores + sh->op_end[S_HOLE_STRING]; st < stop; st++) {
+        const shape_value *g = &got[st->hole];
+        st->into->len = sink_whole(st->sink, st->cap, g->s, (size_t)g->n, end, &over);
+        st->into->over = over;
+        st->into->kind = GS_JV_STRING;
+    }
+    for (stop = sh->stores + sh->op_end[S_HOLE_INTEGER]; st < stop; st++)
+        store_int(st->into, got[st->hole].neg, got[st->hole].n);
 }
 
 /* The line at p, if it is a learned shape: they are tried most used
