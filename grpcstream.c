@@ -74,13 +74,19 @@ const char *gs_status_name(int status)
 enum { E_NOT_SUPPORTED = 10, E_UNAVAILABLE = 11, E_MALFORMED = 12,
        E_NO_KEY = 20, E_PRECONDITION = 22 };
 
-/* Copies len bytes to d: a short run (the most common: names, ids, a
- * reply's start) in fixed-size moves that may overlap, never writing past
- * d + len, rather than a call or a byte-by-byte string instruction. */
+/* Copies len bytes to d. On a 64-bit host a short run (the most common:
+ * names, ids, a reply's start) goes in fixed-size moves that may overlap,
+ * never writing past d + len, rather than a call or a byte-by-byte string
+ * instruction; on a 32-bit core (a Cortex-M4, -Os) the call costs less. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define SHORT_MOVES 1
+#else
+#define SHORT_MOVES 0
+#endif
 static char *put_n(char *d, const char *s, size_t len)
 {
     size_t i;
-    if (len > 128) {
+    if (!SHORT_MOVES || len > 128) {
         memcpy(d, s, len);
     } else if (len >= 16) {
         for (i = 0; i + 16 < len; i += 16) memcpy(d + i, s + i, 16);
@@ -6169,6 +6175,7 @@ int gs_output_full(const gs_node *n) { return n->jl.out_len >= GS_OUT_BATCH; }
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -6207,18 +6214,40 @@ static void set_nonblocking(int fd)
     if (saved_flags[fd] >= 0) fcntl(fd, F_SETFL, saved_flags[fd] | O_NONBLOCK);
 }
 
-/* Writes what output it can, or with whole_pages all but what goes past
- * the last whole page (it goes with the next batch: a pipe takes whole
- * pages, and a write that ends a few bytes into one costs the reader and
- * the writer a wake-up); exits on a broken stdout. */
+/* While there is more work, output goes in whole pages (flush_some with
+ * whole_pages): a pipe takes whole pages, and a write that ends a few
+ * bytes into one costs the reader and the writer a wake-up. The bytes past
+ * the last whole page wait here, not in the node, so its batches (and how
+ * streams' messages interleave) do not depend on it. */
 #define PAGE_BYTES 4096
-static void flush_some(int whole_pages)
+static char out_tail[PAGE_BYTES];
+static size_t out_tail_len;
+
+/* Output not yet written: the node's and out_tail's. */
+static size_t output_pending(void)
 {
     size_t len;
-    const char *out = gs_output(&node, &len);
-    size_t keep = whole_pages && len >= PAGE_BYTES ? len % PAGE_BYTES : 0;
-    while (len > keep) {
-        ssize_t w = write(1, out, len - keep);
+    gs_output(&node, &len);
+    return len + out_tail_len;
+}
+
+/* Writes what output it can (with whole_pages, keeping what is past the
+ * last whole page in out_tail); exits on a broken stdout. */
+static void flush_some(int whole_pages)
+{
+    for (;;) {
+        size_t len, total, keep;
+        const char *out = gs_output(&node, &len);
+        struct iovec iov[2];
+        ssize_t w;
+        total = out_tail_len + len;
+        keep = whole_pages && total >= PAGE_BYTES ? total % PAGE_BYTES : 0;    /* < len */
+        if (total == 0) return;
+        iov[0].iov_base = out_tail;
+        iov[0].iov_len = out_tail_len;
+        iov[1].iov_base = (void *)out;
+        iov[1].iov_len = len - keep;
+        w = writev(1, iov, 2);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EAGAIN) return;
         if (w < 0) {
@@ -6226,8 +6255,21 @@ static void flush_some(int whole_pages)
             restore_flags();
             exit(1);
         }
-        gs_output_done(&node, (size_t)w);
-        out = gs_output(&node, &len);
+        if ((size_t)w < out_tail_len) {
+            memmove(out_tail, out_tail + w, out_tail_len - (size_t)w);
+            out_tail_len -= (size_t)w;
+            continue;
+        }
+        gs_output_done(&node, (size_t)w - out_tail_len);
+        out_tail_len = 0;
+        if ((size_t)w < total - keep) continue;     /* a short write: more may go */
+        if (keep) {
+            out = gs_output(&node, &len);
+            memcpy(out_tail, out, keep);
+            out_tail_len = keep;
+            gs_output_done(&node, keep);
+        }
+        return;
     }
 }
 
@@ -6264,7 +6306,7 @@ static int run_json_lines(void)
         if (in_off < in_len) in_off += gs_feed(&node, inbuf + in_off, in_len - in_off);
         if (in_eof && in_off == in_len && !ended) ended = gs_feed_end(&node);
         busy = gs_pump(&node);
-        gs_output(&node, &pending);
+        pending = output_pending();
         next_deadline = gs_timeout(&node);
         /* At end of input, calls with a deadline still get their end. */
         if (ended && !busy && !pending && gs_idle(&node)) break;
@@ -6279,7 +6321,7 @@ static int run_json_lines(void)
                   : next_deadline > INT_MAX ? INT_MAX : (int)next_deadline;
         more_work = timeout == 0;
         if (pending && (!more_work || gs_output_full(&node))) flush_some(more_work);
-        gs_output(&node, &pending);
+        pending = output_pending();
         out_due = pending && (!more_work || gs_output_full(&node));
 
         if (!in_eof && in_off == in_len) {
