@@ -705,7 +705,7 @@ typedef struct {                    /* a value the scanner stores */
 } gs_json_store;
 
 typedef struct {
-    uint16_t len;                   /* bytes of text, '\n' included; 0: free */
+    uint16_t len;                   /* bytes of text, '\n' included */
     uint8_t nholes, nparts, nstores;
     uint8_t op_end[5];              /* stores by what they do (json.c) */
     uint64_t skeleton;              /* a hash of its bytes but its parts' */
@@ -717,11 +717,12 @@ typedef struct {
 } gs_json_shape;
 
 typedef struct {                    /* the shapes one scanner learns */
-    gs_json_shape shape[GS_JSON_SHAPES];
-    gs_json_shape spare;            /* where a new one is built */
+    uint8_t used;                   /* shapes learned (gs_json_learn: none) */
     uint8_t order[GS_JSON_SHAPES];  /* tried in this order: most used first */
     uint32_t hits[GS_JSON_SHAPES];  /* lines matched, halved as new ones come */
     struct { uint16_t value; const gs_json_key *key; } stored[GS_JSON_SHAPE_PARTS];
+    gs_json_shape shape[GS_JSON_SHAPES];    /* touched only once learned */
+    gs_json_shape spare;            /* where a new one is built */
 } gs_json_shapes;
 #endif
 

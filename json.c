@@ -956,8 +956,8 @@ void gs_json_learn(gs_json *j, gs_json_shapes *s)
     j->shapes = s;
     j->learning = 0;
     if (!s) return;
+    s->used = 0;                    /* (the shapes' memory is not touched) */
     for (i = 0; i < GS_JSON_SHAPES; i++) {
-        s->shape[i].len = 0;
         s->order[i] = (uint8_t)i;
         s->hits[i] = 0;
     }
@@ -1192,17 +1192,21 @@ static void shape_learn(gs_json *j)
     gs_json_shape *line = &ss->spare;
     unsigned i, victim = 0;
     if (shape_build(j, line, 0) < 0) return;
-    for (i = 0; i < GS_JSON_SHAPES; i++) {
+    for (i = 0; i < ss->used; i++) {
         gs_json_shape *sh = &ss->shape[i];
         uint64_t holes;
-        if (!sh->len || sh->skeleton != line->skeleton || sh->nparts != line->nparts) continue;
+        if (sh->skeleton != line->skeleton || sh->nparts != line->nparts) continue;
         holes = sh->hole_mask | parts_changed(j, sh, line);
         if (holes != sh->hole_mask && shape_build(j, line, holes) == 0) *sh = *line;
         return;
     }
-    for (i = 0; i < GS_JSON_SHAPES; i++) {
-        if (ss->hits[i] < ss->hits[victim]) victim = i;
-        ss->hits[i] -= ss->hits[i] / 2;
+    if (ss->used < GS_JSON_SHAPES) {
+        victim = ss->order[ss->used++];     /* order[] holds each index once */
+    } else {
+        for (i = 0; i < GS_JSON_SHAPES; i++) {
+            if (ss->hits[i] < ss->hits[victim]) victim = i;
+            ss->hits[i] -= ss->hits[i] / 2;
+        }
     }
     ss->shape[victim] = *line;
     ss->hits[victim] = 1;
@@ -1317,9 +1321,9 @@ static int shape_line(gs_json *j, const char **pp, const char *end)
     gs_json_shapes *ss = j->shapes;
     shape_value got[GS_JSON_SHAPE_PARTS];
     unsigned k;
-    for (k = 0; k < GS_JSON_SHAPES; k++) {
+    for (k = 0; k < ss->used; k++) {
         unsigned i = ss->order[k];
-        int m = ss->shape[i].len ? shape_match(&ss->shape[i], *pp, end, got, pp) : 0;
+        int m = shape_match(&ss->shape[i], *pp, end, got, pp);
         if (m < 0) return -1;
         if (m == 0) continue;
         shape_store(&ss->shape[i], got, end);
