@@ -6,8 +6,8 @@
  * With probability IOFAULT_RATE (0..1, default 0.25) per call:
  * - read() on fd 0 returns a short count (asks the kernel for 1..n-1 bytes),
  *   or -1 with errno EINTR, or -1 with errno EAGAIN (nothing consumed);
- * - write() on fd 1 writes only 1..n-1 bytes, or fails with EINTR or EAGAIN
- *   (nothing written);
+ * - write() and writev() on fd 1 write only 1..n-1 bytes, or fail with
+ *   EINTR or EAGAIN (nothing written);
  * - poll() returns -1 with errno EINTR at once, without waiting.
  * Choices come from a xorshift generator seeded with IOFAULT_SEED (default
  * 1), so a run is reproducible as far as the kernel's own timing allows.
@@ -24,15 +24,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
 
 static read_fn real_read;
 static write_fn real_write;
 static poll_fn real_poll;
+static writev_fn real_writev;
 static uint64_t rng_state;
 static double rate = 0.25;
 static int ready;
@@ -75,6 +78,7 @@ static void setup(void)
     p = lookup("read");  memcpy(&real_read, &p, sizeof p);
     p = lookup("write"); memcpy(&real_write, &p, sizeof p);
     p = lookup("poll");  memcpy(&real_poll, &p, sizeof p);
+    p = lookup("writev"); memcpy(&real_writev, &p, sizeof p);
     s = getenv("IOFAULT_SEED");
     rng_state = (s ? strtoull(s, NULL, 10) : 1) * 0x9E3779B97F4A7C15ull + 0x1234567ull;
     if (!rng_state) rng_state = 1;
@@ -135,6 +139,39 @@ ssize_t write(int fd, const void *buf, size_t n)
         }
     }
     return real_write(fd, buf, n);
+}
+
+/* A short writev writes the first 1..n-1 bytes of what the iovecs hold. */
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    setup();
+    if (fd == 1 && iovcnt > 0 && iovcnt <= 16) {
+        size_t n = 0;
+        int i;
+        for (i = 0; i < iovcnt; i++) n += iov[i].iov_len;
+        counts[C_WRITE]++;
+        if (hit()) {
+            switch (next() % 3) {
+            case 0:
+                if (n >= 2) {
+                    struct iovec cut[16];
+                    size_t left = shorter(n);
+                    int k;
+                    for (k = 0; k < iovcnt && left; k++) {
+                        cut[k] = iov[k];
+                        if (cut[k].iov_len > left) cut[k].iov_len = left;
+                        left -= cut[k].iov_len;
+                    }
+                    counts[F_SHORT_WRITE]++;
+                    return real_writev(fd, cut, k);
+                }
+                break;
+            case 1: counts[F_EINTR_WRITE]++; errno = EINTR; return -1;
+            default: counts[F_EAGAIN_WRITE]++; errno = EAGAIN; return -1;
+            }
+        }
+    }
+    return real_writev(fd, iov, iovcnt);
 }
 
 int poll(struct pollfd *fds, nfds_t nfds, int timeout)
