@@ -112,9 +112,17 @@ static int same_bytes(const char *a, const char *b, size_t n)
     size_t i;
     if (n > 32) return memcmp(a, b, n) == 0;
     if (n < 8) {
-        for (i = 0; i < n; i++)
-            if (a[i] != b[i]) return 0;
-        return 1;
+        uint32_t u, v, w, z;
+        if (n < 4) {
+            for (i = 0; i < n; i++)
+                if (a[i] != b[i]) return 0;
+            return 1;
+        }
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        memcpy(&w, a + n - 4, 4);
+        memcpy(&z, b + n - 4, 4);
+        return u == v && w == z;
     }
     for (i = 0; i + 8 < n; i += 8) {
         memcpy(&x, a + i, 8);

@@ -701,6 +701,7 @@ typedef struct {                    /* a value the scanner stores */
     uint8_t op;                     /* what it stores (json.c: S_*) */
     uint8_t hole;                   /* a hole's value: its index */
     uint8_t neg;                    /* a constant integer's sign */
+    uint8_t over;                   /* a constant string longer than cap */
     uint8_t kind;                   /* a container's or literal's kind */
 } gs_json_store;
 

@@ -1098,6 +1098,10 @@ static int shape_part(gs_json_shape *sh, const gs_json *j, const char *s, const 
         st->hole = (uint8_t)(sh->nholes - pt->hole);
         st->at = pt->at;
         st->len = pt->len;
+        if (st->sink && st->len > st->cap) {    /* a constant string cut as sink_whole cuts */
+            st->len = (uint16_t)st->cap;
+            st->over = 1;
+        }
         st->mag = mag;
         st->neg = (uint8_t)neg;
     }
@@ -1292,12 +1296,15 @@ static int shape_match(const gs_json_shape *sh, const char *p, const char *end,
 static void shape_store(const gs_json_shape *sh, const shape_value *got, const char *end)
 {
     const gs_json_store *st = sh->stores, *stop;
-    const char *text_end = sh->text + sizeof sh->text;
     uint8_t over;
     for (stop = sh->stores + sh->op_end[S_KIND]; st < stop; st++) st->into->kind = st->kind;
     for (stop = sh->stores + sh->op_end[S_STRING]; st < stop; st++) {
-        st->into->len = sink_whole(st->sink, st->cap, sh->text + st->at, st->len, text_end, &over);
-        st->into->over = over;
+        if (st->sink) {             /* its length and over were worked out once */
+            if (st->len <= 16 && st->cap >= 16) memcpy(st->sink, sh->text + st->at, 16);
+            else copy_bytes(st->sink, sh->text + st->at, st->len);
+        }
+        st->into->len = st->len;
+        st->into->over = st->over;
         st->into->kind = GS_JV_STRING;
     }
     for (stop = sh->stores + sh->op_end[S_INTEGER]; st < stop; st++)
