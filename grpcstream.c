@@ -74,32 +74,9 @@ const char *gs_status_name(int status)
 enum { E_NOT_SUPPORTED = 10, E_UNAVAILABLE = 11, E_MALFORMED = 12,
        E_NO_KEY = 20, E_PRECONDITION = 22 };
 
-/* Copies len bytes to d. On a 64-bit host a short run (the most common:
- * names, ids, a reply's start) goes in fixed-size moves that may overlap,
- * never writing past d + len, rather than a call or a byte-by-byte string
- * instruction; on a 32-bit core (a Cortex-M4, -Os) the call costs less. */
-#if UINTPTR_MAX > 0xFFFFFFFFu
-#define SHORT_MOVES 1
-#else
-#define SHORT_MOVES 0
-#endif
 static char *put_n(char *d, const char *s, size_t len)
 {
-    size_t i;
-    if (!SHORT_MOVES || len > 128) {
-        memcpy(d, s, len);
-    } else if (len >= 16) {
-        for (i = 0; i + 16 < len; i += 16) memcpy(d + i, s + i, 16);
-        memcpy(d + len - 16, s + len - 16, 16);
-    } else if (len >= 8) {
-        memcpy(d, s, 8);
-        memcpy(d + len - 8, s + len - 8, 8);
-    } else if (len >= 4) {
-        memcpy(d, s, 4);
-        memcpy(d + len - 4, s + len - 4, 4);
-    } else {
-        for (i = 0; i < len; i++) d[i] = s[i];
-    }
+    memcpy(d, s, len);
     return d + len;
 }
 

@@ -1218,27 +1218,6 @@ static void shape_learn(gs_json *j)
 
 /* ----- matching -------------------------------------------------------- */
 
-/* Whether a[0..n) and b[0..n) are the same bytes: in 16- or 8-byte
- * compares that may overlap, never outside either. */
-static int same_run(const char *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        size_t i;
-        uint64_t x, y;
-        for (i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y) return 0;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    while (n--)
-        if (*a++ != *b++) return 0;
-    return 1;
-}
-
 /* Whether p[0..n) is the text t[0..n), p's bytes ending at end: with
  * SSE2, 16 bytes at a time (the text has 16 readable bytes past any of
  * its positions). */
@@ -1260,7 +1239,7 @@ ALWAYS_INLINE int same_text(const char *p, const char *end, const char *t, size_
                 ((1u << (n - i)) - 1)) == 0;
     }
 #endif
-    return (size_t)(end - p) >= n && same_run(p, t, n);
+    return (size_t)(end - p) >= n && memcmp(p, t, n) == 0;
 }
 
 /* Whether the line at p is shape sh through its '\n', before end: 1, its
