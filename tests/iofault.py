@@ -117,8 +117,12 @@ def fault_runs(binary, shim, tmp):
            % ncases, "%d of %d" % (totals.get("cases", 0), ncases))
     injected = sum(v for k, v in totals.items() if k.startswith(("short", "eintr", "eagain")))
     print("   faults injected: " + ", ".join("%s=%d" % kv for kv in sorted(totals.items())))
-    result(injected > 1000 and totals.get("short_writes", 0) > 0 and totals.get("short_reads", 0) > 0
-           and totals.get("eintr_polls", 0) > 0,
+    # every kind, not a total: how many calls a run makes depends on the
+    # machine's timing, and since the node writes whole batches with writev
+    # it makes fewer
+    kinds = ("short_reads", "eintr_reads", "eagain_reads", "short_writes", "eintr_writes",
+             "eagain_writes", "eintr_polls")
+    result(all(totals.get(k, 0) > 0 for k in kinds),
            "iofault: faults of every kind were injected (%d)" % injected, repr(totals))
 
 
