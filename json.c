@@ -919,9 +919,11 @@ static inline const char *int_digits(gs_json *j, const char *p, const char *end)
  * scanner's path as it was. Lines of one kind thus need a hole only where
  * they differ (a msg_id, a text), and the rest is compared, not scanned.
  *
- * Not learned: a line longer than GS_JSON_SHAPE_BYTES, cut by the chunk,
- * invalid, too deep, with an event, with more than GS_JSON_SHAPE_PARTS
- * parts or stores, or naming a nested key twice. */
+ * GS_JSON_SHAPES of them are kept, tried most used first; a new skeleton
+ * replaces the least used. Not learned: a line longer than
+ * GS_JSON_SHAPE_BYTES, cut by the chunk, invalid, too deep, with an
+ * event, with more than GS_JSON_SHAPE_PARTS parts or stores, naming a
+ * nested key twice, or storing twice into one value or sink. */
 
 #if GS_JSON_SHAPES > 0
 /* What a store stores. */
