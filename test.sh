@@ -115,11 +115,14 @@ rejects() {     # NAME=VALUE
 }
 if have $LCC; then
     check "limits: the defaults compile ($LCC -fsyntax-only)" $LCC $WARN -DGS_NO_MAIN -fsyntax-only grpcstream.c
-    for v in GS_MAX_DEPTH=4 GS_MAX_DEPTH=64 GS_MAX_STREAMS=1 GS_MAX_METHODS=3 GS_LOG_RING=1000 GS_SLICE=1; do
+    for v in GS_MAX_DEPTH=4 GS_MAX_DEPTH=64 GS_MAX_STREAMS=1 GS_MAX_METHODS=3 GS_LOG_RING=1000 GS_SLICE=1 \
+             GS_JSON_SHAPES=0 GS_JSON_SHAPE_PARTS=64; do
         check "limits: accepts -D$v (an edge of its range)" $LCC $WARN -DGS_NO_MAIN -D$v -fsyntax-only grpcstream.c
     done
     for v in GS_MAX_DEPTH=100 GS_MAX_DEPTH=3 GS_MAX_STREAMS=40000 GS_MAX_STREAMS=0 GS_MAX_METHODS=300 \
-             GS_MAX_METHODS=2 GS_LOG_RING=1001 GS_SLICE=0 GS_MAX_CAPTURES=300 GS_MAX_CONNS=300; do
+             GS_MAX_METHODS=2 GS_LOG_RING=1001 GS_SLICE=0 GS_MAX_CAPTURES=300 GS_MAX_CONNS=300 \
+             GS_JSON_SHAPES=256 GS_JSON_SHAPES=-1 GS_JSON_SHAPE_PARTS=0 GS_JSON_SHAPE_PARTS=65 \
+             GS_JSON_SHAPE_BYTES=70000; do
         check "limits: rejects -D$v (#error naming it)" rejects "$v"
     done
 else
