@@ -663,8 +663,14 @@ ALWAYS_INLINE long plain_string(const char *p, const char *end)
 
 /* A whole plain string value s[0..n) into sink (cap bytes; NULL: only
  * counted), as sink_put would put it: returns the length kept and sets
- * *over when it was cut. s + 16 <= end allows a short one its fixed-size
- * move. */
+ * *over when it was cut. sink_copy moves n <= cap bytes; s + 16 <= end
+ * allows a short run its fixed-size move. */
+static inline void sink_copy(char *sink, size_t cap, const char *s, size_t n, const char *end)
+{
+    if (n <= 16 && end - s >= 16 && cap >= 16) memcpy(sink, s, 16);
+    else copy_bytes(sink, s, n);
+}
+
 static inline size_t sink_whole(char *sink, size_t cap, const char *s, size_t n,
                                 const char *end, uint8_t *over)
 {
@@ -674,8 +680,7 @@ static inline size_t sink_whole(char *sink, size_t cap, const char *s, size_t n,
         *over = 1;
         n = cap;
     }
-    if (n <= 16 && end - s >= 16 && cap >= 16) memcpy(sink, s, 16);
-    else copy_bytes(sink, s, n);
+    sink_copy(sink, cap, s, n, end);
     return n;
 }
 
@@ -935,6 +940,7 @@ enum {
     S_HOLE_INTEGER, /* a hole's integer */
     S_OPS
 };
+typedef char op_end_fits[sizeof ((gs_json_shape *)0)->op_end == S_OPS ? 1 : -1];
 
 static void store_int(gs_json_value *v, int neg, uint64_t mag)
 {
@@ -1067,15 +1073,16 @@ static int shape_token(const char *s, const char *end, const char **e, int *kind
 static int shape_part(gs_json_shape *sh, const gs_json *j, const char *s, const char *e,
                       int integer, uint64_t holes, const gs_json_key *key)
 {
-    gs_json_part *pt = &sh->parts[sh->nparts];
+    gs_json_part *pt;
     const char *v = s + !integer, *v_end = e - !integer;     /* within the quotes */
-    int neg = 0;
+    int neg = 0, constant;
     uint64_t mag = 0;
-    int constant = integer ? whole_int(s, j->line_end + 1, &neg, &mag) == e
-                           : plain_run((const unsigned char *)v, (size_t)(v_end - v), 0) ==
-                                 (size_t)(v_end - v);
     gs_json_store *st;
     if (sh->nparts == GS_JSON_SHAPE_PARTS) return -1;
+    pt = &sh->parts[sh->nparts];
+    constant = integer ? whole_int(s, j->line_end + 1, &neg, &mag) == e
+                       : plain_run((const unsigned char *)v, (size_t)(v_end - v), 0) ==
+                             (size_t)(v_end - v);
     pt->hole = !constant || (holes >> sh->nparts & 1);
     if (pt->hole) {
         if (!integer) shape_text(sh, "\"", 1);
@@ -1277,13 +1284,12 @@ static int shape_match(const gs_json_shape *sh, const char *p, const char *end,
 static void shape_store(const gs_json_shape *sh, const shape_value *got, const char *end)
 {
     const gs_json_store *st = sh->stores, *stop;
+    const char *text_end = sh->text + sizeof sh->text;  /* 16 readable past any place */
     uint8_t over;
     for (stop = sh->stores + sh->op_end[S_KIND]; st < stop; st++) st->into->kind = st->kind;
     for (stop = sh->stores + sh->op_end[S_STRING]; st < stop; st++) {
-        if (st->sink) {             /* its length and over were worked out once */
-            if (st->len <= 16 && st->cap >= 16) memcpy(st->sink, sh->text + st->at, 16);
-            else copy_bytes(st->sink, sh->text + st->at, st->len);
-        }
+        if (st->sink)               /* its length and over were worked out once */
+            sink_copy(st->sink, st->cap, sh->text + st->at, st->len, text_end);
         st->into->len = st->len;
         st->into->over = st->over;
         st->into->kind = GS_JV_STRING;
