@@ -6226,8 +6226,8 @@ static void flush_some(int whole_pages)
         struct iovec iov[2];
         ssize_t w;
         total = out_tail_len + len;
-        keep = whole_pages && total >= PAGE_BYTES ? total % PAGE_BYTES : 0;    /* < len */
         if (total == 0) return;
+        keep = whole_pages && total >= PAGE_BYTES ? total % PAGE_BYTES : 0;    /* < len */
         iov[0].iov_base = out_tail;
         iov[0].iov_len = out_tail_len;
         iov[1].iov_base = (void *)out;
